@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: Apache-2.0
+# onecopy_set_warnings(target): the project's warning flags, in one place.
+function(onecopy_set_warnings target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wconversion -Wsign-conversion -Wshadow>
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${ONECOPY_WERROR}>>:-Werror>)
+endfunction()

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "onecopy/sys/calls.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "onecopy/error.hpp"
+
+namespace onecopy::sys {
+
+std::string errno_text(int err) {
+  char buffer[256];
+  // GNU strerror_r returns the message pointer, which may or may not be buffer.
+  const char* text = ::strerror_r(err, buffer, sizeof buffer);
+  return text;
+}
+
+void throw_errno(const std::string& what) {
+  const int err = errno;
+  throw_os_error(err, what);
+}
+
+unique_fd open(const std::filesystem::path& path, int flags, unsigned mode) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw_errno(fmt::format("open({})", path.string()));
+  return unique_fd(fd);
+}
+
+unique_fd open_if_exists(const std::filesystem::path& path, int flags) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ENOENT) return unique_fd();
+    throw_errno(fmt::format("open({})", path.string()));
+  }
+  return unique_fd(fd);
+}
+
+namespace {
+file_status from_stat(const struct ::stat& st) {
+  file_status s;
+  s.device = st.st_dev;
+  s.inode = st.st_ino;
+  s.size = static_cast<std::uint64_t>(st.st_size);
+  s.mode = st.st_mode;
+  s.uid = st.st_uid;
+  s.links = static_cast<std::uint32_t>(st.st_nlink);
+  s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  return s;
+}
+}  // namespace
+
+bool file_status::is_directory() const noexcept { return S_ISDIR(mode); }
+bool file_status::is_regular() const noexcept { return S_ISREG(mode); }
+
+file_status fstat(int fd, const std::filesystem::path& name) {
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0) throw_errno(fmt::format("fstat({})", name.string()));
+  return from_stat(st);
+}
+
+std::optional<file_status> lstat_if_exists(const std::filesystem::path& path) {
+  struct ::stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    throw_errno(fmt::format("lstat({})", path.string()));
+  }
+  return from_stat(st);
+}
+
+std::size_t pread_full(int fd, void* buffer, std::size_t len, std::uint64_t offset,
+                       const std::filesystem::path& name) {
+  auto* out = static_cast<char*>(buffer);
+  std::size_t done = 0;
+  while (done < len) {
+    const ssize_t n = ::pread(fd, out + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno(fmt::format("pread({}, {} bytes at {})", name.string(), len - done, offset + done));
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  unique_fd fd = open(path, O_RDONLY);
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno(fmt::format("read({})", path.string()));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+std::optional<std::string> read_text_if_exists(const std::filesystem::path& path) {
+  try {
+    return read_text(path);
+  } catch (const os_error&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::uint64_t> read_number(const std::filesystem::path& path) {
+  auto text = read_text_if_exists(path);
+  if (!text) return std::nullopt;
+  std::uint64_t value = 0;
+  const char* begin = text->data();
+  while (begin < text->data() + text->size() && (*begin == ' ' || *begin == '\t')) ++begin;
+  auto [end, ec] = std::from_chars(begin, text->data() + text->size(), value);
+  if (ec != std::errc() || end == begin) return std::nullopt;
+  return value;
+}
+
+void write_text(const std::filesystem::path& path, std::string_view text) {
+  unique_fd fd = open(path, O_WRONLY | O_TRUNC);
+  const ssize_t n = ::write(fd.get(), text.data(), text.size());
+  if (n < 0 || static_cast<std::size_t>(n) != text.size())
+    throw_errno(fmt::format("write({}, \"{}\")", path.string(), text));
+}
+
+std::vector<int> parse_cpulist(std::string_view text) {
+  std::vector<int> ids;
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) comma = text.size();
+    const std::string_view part = text.substr(pos, comma - pos);
+    int first = 0;
+    int last = 0;
+    const auto dash = part.find('-');
+    const auto a = part.substr(0, dash);
+    auto r1 = std::from_chars(a.data(), a.data() + a.size(), first);
+    if (r1.ec != std::errc() || r1.ptr != a.data() + a.size() || first < 0)
+      throw usage_error(fmt::format("bad CPU or node list '{}': expected e.g. 0-3,8", text));
+    last = first;
+    if (dash != std::string_view::npos) {
+      const auto b = part.substr(dash + 1);
+      auto r2 = std::from_chars(b.data(), b.data() + b.size(), last);
+      if (r2.ec != std::errc() || r2.ptr != b.data() + b.size() || last < first)
+        throw usage_error(fmt::format("bad CPU or node list '{}': expected e.g. 0-3,8", text));
+    }
+    for (int i = first; i <= last; ++i) ids.push_back(i);
+    pos = comma + 1;
+  }
+  return ids;
+}
+
+std::string format_cpulist(const std::vector<int>& ids) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < ids.size()) {
+    std::size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += j == i ? fmt::format("{}", ids[i]) : fmt::format("{}-{}", ids[i], ids[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string host_name() {
+  struct ::utsname u {};
+  if (::uname(&u) != 0) return "unknown";
+  return u.nodename;
+}
+
+bool process_alive(int pid) noexcept {
+  if (pid <= 0) return false;
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+}  // namespace onecopy::sys

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// A segment being created: exclusive, writable, invisible to others. Fill it, then
+// std::move(d).publish() turns it into a read-only segment. Destroyed unpublished, it leaves
+// nothing behind.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "onecopy/engine/layout.hpp"
+#include "onecopy/engine/segment.hpp"
+#include "onecopy/engine/segment_info.hpp"
+
+namespace onecopy {
+
+/// What creating a draft did: where it went, which pages it got, and why.
+struct create_report {
+  std::filesystem::path path;  ///< the name it will be published under
+  backing_kind backing = backing_kind::directory;
+  std::uint64_t page_size = 0;   ///< read back from the kernel
+  std::uint64_t huge_bytes = 0;  ///< bytes in pages larger than the base page
+  std::uint64_t file_size = 0;
+  placement where;
+  std::vector<std::string> fallbacks;  ///< one line per page-size fallback, with its reason
+  std::vector<std::string> warnings;   ///< advisory failures (e.g. an mbind that did not apply)
+  std::vector<node_pages> histogram;   ///< where the pages went (move_pages)
+  double populate_seconds = 0;
+};
+
+class draft {
+ public:
+  draft(draft&&) noexcept;
+  draft& operator=(draft&&) noexcept;
+  ~draft();
+
+  /// The name it will be published under.
+  [[nodiscard]] const std::string& name() const noexcept;
+  [[nodiscard]] const class layout& layout() const noexcept;
+  /// The whole data region, writable.
+  [[nodiscard]] std::span<std::byte> bytes() noexcept;
+  /// One tensor's bytes, writable. @throws usage_error when there is no such tensor
+  [[nodiscard]] std::span<std::byte> tensor_bytes(std::string_view tensor_name);
+  /// Copies len bytes of a file starting at file_offset into the data region at data_offset,
+  /// with parallel pread.
+  /// @throws os_error naming the file; format_error when the file is shorter than asked
+  void read_from_file(const std::filesystem::path& file, std::uint64_t file_offset,
+                      std::uint64_t data_offset, std::uint64_t len);
+  [[nodiscard]] const create_report& report() const noexcept;
+
+  /// Checksums the data, writes header and table, makes the pages read-only (mprotect, 0444)
+  /// and renames the file to its name atomically (never replacing another segment unless
+  /// create_options::replace). Returns the segment, attached read-only.
+  /// @throws os_error when a step fails; the draft's file is then removed
+  [[nodiscard]] segment publish() &&;
+
+  struct impl;
+  /// Internal: built by the engine (impl is not defined outside it).
+  explicit draft(std::unique_ptr<impl> p) noexcept;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace onecopy

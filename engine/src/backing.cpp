@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "backing.hpp"
+
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "onecopy/error.hpp"
+#include "onecopy/sys/calls.hpp"
+#include "onecopy/topology/sysfs.hpp"
+#include "onecopy/units.hpp"
+
+namespace onecopy::detail {
+namespace {
+constexpr long hugetlbfs_magic = 0x958458f6;
+constexpr long tmpfs_magic = 0x01021994;
+
+// The mount that contains path: the longest mount directory that is a prefix of it.
+std::optional<sysfs::mount_entry> mount_of(const std::filesystem::path& path) {
+  std::error_code ec;
+  auto canonical = std::filesystem::weakly_canonical(path, ec);
+  if (ec) canonical = path;
+  const std::string p = canonical.string();
+  std::optional<sysfs::mount_entry> best;
+  for (auto& m : sysfs::mounts()) {
+    const std::string d = m.dir.string();
+    const bool prefix = p == d || (p.rfind(d, 0) == 0 && (d == "/" || p[d.size()] == '/'));
+    // Later lines win on ties: they are mounted on top.
+    if (prefix && (!best || d.size() >= best->dir.string().size())) best = m;
+  }
+  return best;
+}
+}  // namespace
+
+std::string user_dir_name() { return fmt::format("onecopy-{}", ::geteuid()); }
+
+backing_info probe_backing(const std::filesystem::path& dir) {
+  backing_info b;
+  b.dir = dir;
+  b.page_size = sysfs::base_page_size();
+  // statfs the directory, or its nearest existing parent.
+  std::filesystem::path probe = dir;
+  struct ::statfs fs {};
+  while (::statfs(probe.c_str(), &fs) != 0) {
+    if (!probe.has_parent_path() || probe.parent_path() == probe) return b;
+    probe = probe.parent_path();
+  }
+  if (static_cast<long>(fs.f_type) == hugetlbfs_magic) {
+    b.kind = backing_kind::hugetlbfs;
+    b.page_size = static_cast<std::uint64_t>(fs.f_bsize);
+  } else if (static_cast<long>(fs.f_type) == tmpfs_magic) {
+    b.kind = backing_kind::shm;
+    if (auto m = mount_of(probe); m && sysfs::tmpfs_gives_thp(*m)) {
+      b.kind = backing_kind::thp;
+      b.page_size = 2 * MiB;
+    }
+  }
+  return b;
+}
+
+void sort_backings(std::vector<backing_info>& backings) {
+  auto rank = [](const backing_info& b) {
+    switch (b.kind) {
+      case backing_kind::hugetlbfs: return 0;
+      case backing_kind::thp: return 1;
+      case backing_kind::shm: return 2;
+      case backing_kind::directory: return 3;
+    }
+    return 4;
+  };
+  std::stable_sort(backings.begin(), backings.end(), [&](const backing_info& a, const backing_info& b) {
+    if (rank(a) != rank(b)) return rank(a) < rank(b);
+    return a.page_size > b.page_size;
+  });
+}
+
+std::optional<store_config> read_config(const std::filesystem::path& file) {
+  auto text = sys::read_text_if_exists(file);
+  if (!text) return std::nullopt;
+  store_config config;
+  std::istringstream in(*text);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) line.erase(hash);
+    auto trim = [](std::string s) {
+      s.erase(0, s.find_first_not_of(" \t\r"));
+      s.erase(s.find_last_not_of(" \t\r") + 1);
+      return s;
+    };
+    line = trim(line);
+    if (line.empty()) continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos)
+      throw format_error(fmt::format("{}:{}: expected 'key = value', got '{}'", file.string(), number, line));
+    const std::string key = trim(line.substr(0, eq));
+    const std::string value = trim(line.substr(eq + 1));
+    if (key == "store") config.roots.emplace_back(value);
+    else if (key == "lock_root") config.lock_root = value;
+  }
+  if (config.roots.empty()) config.roots.emplace_back("/dev/shm");
+  if (config.lock_root.empty()) config.lock_root = std::filesystem::path("/dev/shm") / user_dir_name();
+  return config;
+}
+
+store_config discover_config() {
+  store_config config;
+  std::vector<std::uint64_t> seen_sizes;
+  bool have_thp = false;
+  for (const auto& m : sysfs::mounts()) {
+    if (m.type == "hugetlbfs") {
+      const auto size = sysfs::hugetlbfs_page_size(m);
+      if (size == 0 || std::find(seen_sizes.begin(), seen_sizes.end(), size) != seen_sizes.end()) continue;
+      if (::access(m.dir.c_str(), W_OK | X_OK) != 0) continue;
+      seen_sizes.push_back(size);
+      config.roots.push_back(m.dir);
+    } else if (!have_thp && sysfs::tmpfs_gives_thp(m) && ::access(m.dir.c_str(), W_OK | X_OK) == 0) {
+      have_thp = true;
+      config.roots.push_back(m.dir);
+    }
+  }
+  config.roots.emplace_back("/dev/shm");
+  config.lock_root = std::filesystem::path("/dev/shm") / user_dir_name();
+  return config;
+}
+
+bool check_private_dir(const std::filesystem::path& dir) {
+  const auto st = sys::lstat_if_exists(dir);
+  if (!st) return false;
+  if (!st->is_directory())
+    throw permission_error(ENOTDIR, fmt::format("store directory {} is not a directory (a symlink "
+                                                "or file is in the way)", dir.string()));
+  if (st->uid != ::geteuid())
+    throw permission_error(EPERM, fmt::format("store directory {} is owned by uid {}, not by you "
+                                              "(uid {}); refusing to use it", dir.string(), st->uid,
+                                              ::geteuid()));
+  if ((st->mode & 077) != 0)
+    throw permission_error(EPERM, fmt::format("store directory {} has mode {:04o}; onecopy needs 0700 "
+                                              "so other users cannot read or replace segments "
+                                              "(chmod 700 {})", dir.string(), st->mode & 07777,
+                                              dir.string()));
+  return true;
+}
+
+void ensure_private_dir(const std::filesystem::path& dir) {
+  if (check_private_dir(dir)) return;
+  if (dir.has_parent_path() && dir.parent_path() != dir && !sys::lstat_if_exists(dir.parent_path())) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir.parent_path(), ec);
+    if (ec) throw_os_error(ec.value(), fmt::format("mkdir({})", dir.parent_path().string()));
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    if (errno != EEXIST) sys::throw_errno(fmt::format("mkdir({}, 0700)", dir.string()));
+    (void)check_private_dir(dir);  // someone else made it first: it must still be private and ours
+    return;
+  }
+  // umask may have narrowed 0700 further; make it exactly 0700.
+  if (::chmod(dir.c_str(), 0700) != 0) sys::throw_errno(fmt::format("chmod({}, 0700)", dir.string()));
+}
+
+}  // namespace onecopy::detail

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internal. What kind of pages a directory's files get, the store configuration file, and
+// the private (0700, ours) store directories.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "onecopy/engine/store.hpp"
+
+namespace onecopy::detail {
+
+/// The backing a directory gives its files (statfs + /proc/mounts options).
+[[nodiscard]] backing_info probe_backing(const std::filesystem::path& dir);
+
+/// Order backings for automatic page selection: largest pages first, THP before plain shm.
+void sort_backings(std::vector<backing_info>& backings);
+
+/// Parses a config file ("store = /mnt/onecopy/huge-2M" lines, "lock_root = DIR", '#'
+/// comments; other keys are kept for `onecopy setup --undo` and ignored here).
+/// @return std::nullopt when the file does not exist
+/// @throws format_error naming the file and line for a malformed line
+[[nodiscard]] std::optional<store_config> read_config(const std::filesystem::path& file);
+
+/// Backings discovered from /proc/mounts: each hugetlbfs mount (one per page size), the first
+/// tmpfs mounted huge=within_size|always, and /dev/shm.
+[[nodiscard]] store_config discover_config();
+
+/// Makes dir (and missing parents) with mode 0700 if absent, then checks that it is a real
+/// directory owned by the effective uid with no group/other access.
+/// @throws permission_error naming the directory, its owner and mode when it is not private
+void ensure_private_dir(const std::filesystem::path& dir);
+
+/// Like ensure_private_dir's check, without creating: false when dir does not exist.
+/// @throws permission_error when dir exists but is not private to us
+[[nodiscard]] bool check_private_dir(const std::filesystem::path& dir);
+
+/// "onecopy-<euid>"
+[[nodiscard]] std::string user_dir_name();
+
+}  // namespace onecopy::detail

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internal. flock(2) locks on files that are never unlinked while in use: after locking, the
+// path must still name the inode we locked (open–flock–fstat/stat loop), or we retry.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+
+#include "onecopy/sys/fd.hpp"
+
+namespace onecopy::detail {
+
+class file_lock {
+ public:
+  /// Exclusive lock on path (created 0600 if missing), or std::nullopt when another open file
+  /// description holds it.
+  /// @throws os_error naming the path for anything but "held elsewhere"
+  [[nodiscard]] static std::optional<file_lock> try_exclusive(const std::filesystem::path& path);
+  /// Exclusive lock, polling until deadline.
+  /// @throws timeout_error naming the path when the deadline passes
+  [[nodiscard]] static file_lock exclusive(const std::filesystem::path& path,
+                                           std::chrono::steady_clock::time_point deadline);
+
+  file_lock(file_lock&&) noexcept = default;
+  file_lock& operator=(file_lock&&) noexcept = default;
+  ~file_lock() = default;  // closing the fd releases the lock
+
+  /// Unlinks the lock file while still holding the lock, then releases it. Safe: anyone who
+  /// opened the old inode notices after locking that the path moved on, and retries.
+  void remove_file() noexcept;
+
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  file_lock(sys::unique_fd fd, std::filesystem::path path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  sys::unique_fd fd_;
+  std::filesystem::path path_;
+};
+
+/// Shared flock on an open segment file (readers advertise that they map it). Blocking.
+void lock_shared(int fd, const std::filesystem::path& name);
+/// True when nobody holds any flock on fd's file: takes LOCK_EX|LOCK_NB and keeps it on success.
+[[nodiscard]] bool try_lock_exclusive(int fd, const std::filesystem::path& name);
+
+}  // namespace onecopy::detail

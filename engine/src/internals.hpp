@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internal. The state behind store, draft and segment, shared by their implementation files.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "file_lock.hpp"
+#include "onecopy/engine/draft.hpp"
+#include "onecopy/engine/segment.hpp"
+#include "onecopy/engine/store.hpp"
+#include "onecopy/sys/fd.hpp"
+
+namespace onecopy {
+
+struct store::impl {
+  store_config config;
+  std::vector<backing_info> backings;  // sorted for automatic page selection
+  std::filesystem::path lock_dir;
+
+  [[nodiscard]] std::filesystem::path lock_path(std::string_view name) const;
+  /// Path of the published file called file_name ("w" or "w@node1"), if any backing has it.
+  [[nodiscard]] std::optional<std::filesystem::path> find(std::string_view file_name) const;
+  /// Every published file of a segment: the name itself and its replicas "name@nodeN".
+  [[nodiscard]] std::vector<std::filesystem::path> files_of(std::string_view name) const;
+};
+
+struct segment::impl {
+  std::string name;
+  std::filesystem::path path;
+  sys::unique_fd fd;  // O_RDONLY, holds flock(LOCK_SH)
+  sys::mapping map;
+  segment_info info;
+};
+
+struct draft::impl {
+  std::string name;
+  class layout lay;
+  create_options opts;
+  std::optional<detail::file_lock> lock;  // the name's lock, held until publish or destruction
+  backing_info backing;
+  std::filesystem::path temp_path;
+  std::filesystem::path final_path;
+  std::vector<std::filesystem::path> replaced;  // published files publish() replaces
+  sys::unique_fd fd;  // O_RDWR on the temp file
+  sys::mapping map;   // the whole file, shared, writable
+  segment_info info;  // planned offsets; completed by publish()
+  create_report report;
+  bool published = false;
+
+  ~impl();
+};
+
+namespace detail {
+/// Opens, locks (shared), maps and validates a published segment file.
+/// @throws os_error/format_error naming path
+[[nodiscard]] segment attach_file(std::string name, const std::filesystem::path& path,
+                                  const attach_options& opts);
+}  // namespace detail
+
+}  // namespace onecopy

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// Attaching published segments: open O_RDONLY, shared flock, mmap PROT_READ, validate.
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "file_lock.hpp"
+#include "internals.hpp"
+#include "numa_memory.hpp"
+#include "onecopy/engine/checksum.hpp"
+#include "onecopy/error.hpp"
+#include "onecopy/sys/calls.hpp"
+
+namespace onecopy {
+
+segment::segment(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+segment::segment(segment&&) noexcept = default;
+segment& segment::operator=(segment&&) noexcept = default;
+segment::~segment() = default;
+
+const std::string& segment::name() const noexcept { return impl_->name; }
+const std::filesystem::path& segment::path() const noexcept { return impl_->path; }
+const segment_info& segment::info() const noexcept { return impl_->info; }
+int segment::fd() const noexcept { return impl_->fd.get(); }
+
+std::span<const std::byte> segment::bytes() const noexcept {
+  return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
+}
+
+namespace {
+tensor_view view_of(std::span<const std::byte> data, const tensor_entry& t) {
+  return {t.name, t.type, t.shape, data.subspan(t.offset, t.size)};
+}
+}  // namespace
+
+std::vector<tensor_view> segment::tensors() const {
+  std::vector<tensor_view> out;
+  out.reserve(impl_->info.tensors.size());
+  for (const auto& t : impl_->info.tensors) out.push_back(view_of(bytes(), t));
+  return out;
+}
+
+tensor_view segment::tensor(std::string_view name) const {
+  for (const auto& t : impl_->info.tensors)
+    if (t.name == name) return view_of(bytes(), t);
+  std::string some;
+  for (std::size_t i = 0; i < impl_->info.tensors.size() && i < 5; ++i)
+    some += (i ? ", " : "") + fmt::format("'{}'", impl_->info.tensors[i].name);
+  if (impl_->info.tensors.size() > 5) some += fmt::format(", … ({} in all)", impl_->info.tensors.size());
+  throw usage_error(fmt::format("segment '{}' has no tensor '{}' (it has {})", impl_->name, name,
+                                impl_->info.bundle ? some : "one unnamed array"));
+}
+
+tensor_view segment::array() const {
+  if (impl_->info.bundle)
+    throw usage_error(fmt::format("segment '{}' is a bundle of {} tensors, not one array: use "
+                                  "tensor(name)", impl_->name, impl_->info.tensors.size()));
+  return view_of(bytes(), impl_->info.tensors.front());
+}
+
+std::uint64_t segment::compute_checksum(unsigned threads) const { return segment_checksum(bytes(), threads); }
+
+bool segment::verify(unsigned threads) const { return compute_checksum(threads) == impl_->info.checksum; }
+
+std::vector<node_pages> segment::node_histogram() const {
+  return detail::node_histogram(bytes(), impl_->info.page_size);
+}
+
+namespace detail {
+
+segment attach_file(std::string name, const std::filesystem::path& path, const attach_options& opts) {
+  auto p = std::make_unique<segment::impl>();
+  p->name = std::move(name);
+  p->path = path;
+  p->fd = sys::open(path, O_RDONLY);
+  const auto st = sys::fstat(p->fd.get(), path);
+  if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", path.string()));
+  if (st.size < segment_header_size)
+    throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header "
+                                   "(truncated?)", path.string(), st.size, segment_header_size));
+  lock_shared(p->fd.get(), path);
+  void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, p->fd.get(), 0);
+  if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({}, {} bytes, PROT_READ)", path.string(), st.size));
+  p->map = sys::mapping(addr, st.size);
+  p->info = parse_segment(p->map.bytes(), st.size, path.string());
+  if (opts.populate) {
+    if (const int err = populate_read(p->map.bytes()); err != 0)
+      throw_os_error(err, fmt::format("madvise({}, MADV_POPULATE_READ)", path.string()));
+  }
+  if (opts.verify) {
+    const auto sum = segment_checksum({p->map.data() + p->info.data_offset, p->info.data_size});
+    if (sum != p->info.checksum)
+      throw format_error(fmt::format("{}: checksum: data hashes to {:016x} but the header says "
+                                     "{:016x} (corrupted?)", path.string(), sum, p->info.checksum));
+  }
+  return segment(std::move(p));
+}
+
+}  // namespace detail
+}  // namespace onecopy

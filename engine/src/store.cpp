@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: Apache-2.0
+// The store: name → file lookup over backings, creating drafts on the right backing with the
+// right pages, open_or_create, list, remove and gc (design §2, §4, §5).
+#include "onecopy/engine/store.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "backing.hpp"
+#include "file_lock.hpp"
+#include "internals.hpp"
+#include "numa_memory.hpp"
+#include "onecopy/engine/names.hpp"
+#include "onecopy/error.hpp"
+#include "onecopy/sys/calls.hpp"
+#include "onecopy/topology/sysfs.hpp"
+#include "onecopy/units.hpp"
+#include "proc_maps.hpp"
+#include "test_hooks.hpp"
+
+namespace onecopy {
+namespace {
+
+using clock = std::chrono::steady_clock;
+constexpr std::string_view temp_suffix = ".tmp";
+constexpr std::string_view replica_marker = "@node";
+
+// How large the pages of a backing are on the scale page_size requests use.
+int level_of(const backing_info& b) {
+  switch (b.kind) {
+    case backing_kind::hugetlbfs: return b.page_size >= GiB ? 4 : 3;
+    case backing_kind::thp: return 2;
+    case backing_kind::shm:
+    case backing_kind::directory: return 1;
+  }
+  return 1;
+}
+int level_of(page_size p) {
+  switch (p) {
+    case page_size::huge_1g: return 4;
+    case page_size::huge_2m: return 3;
+    case page_size::thp: return 2;
+    case page_size::base: return 1;
+    case page_size::automatic: return 5;
+  }
+  return 5;
+}
+std::string_view describe(page_size p) {
+  switch (p) {
+    case page_size::huge_1g: return "1 GiB hugetlbfs pages";
+    case page_size::huge_2m: return "2 MiB hugetlbfs pages";
+    case page_size::thp: return "THP on a huge= tmpfs";
+    case page_size::base: return "base pages";
+    case page_size::automatic: return "automatic pages";
+  }
+  return "";
+}
+std::string describe(const backing_info& b) {
+  return fmt::format("{} {} ({})", format_page_size(b.page_size), to_string(b.kind), b.dir.string());
+}
+
+// ".<name>.<pid>.tmp" → name; "" when file is not a temp file.
+std::string temp_owner(std::string_view file) {
+  if (file.size() < 2 + temp_suffix.size() || file.front() != '.' || !file.ends_with(temp_suffix)) return {};
+  file.remove_prefix(1);
+  file.remove_suffix(temp_suffix.size());
+  const auto dot = file.rfind('.');
+  if (dot == std::string_view::npos) return {};
+  return std::string(file.substr(0, dot));
+}
+
+// Free bytes on the filesystem of dir (or of its parent while dir does not exist yet).
+std::uint64_t free_space(const std::filesystem::path& dir) {
+  struct ::statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0 && ::statvfs(dir.parent_path().c_str(), &fs) != 0) return UINT64_MAX;
+  return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+// Host-wide free huge pages of one size, less those reserved by existing mappings.
+std::uint64_t host_available_hugepages(std::uint64_t page) {
+  const auto dir = fmt::format("/sys/kernel/mm/hugepages/hugepages-{}kB", page / KiB);
+  const auto free = sys::read_number(dir + "/free_hugepages").value_or(0);
+  const auto resv = sys::read_number(dir + "/resv_hugepages").value_or(0);
+  return free > resv ? free - resv : 0;
+}
+
+// Why a hugetlbfs backing cannot hold pages × page for where; "" when it can.
+std::string hugepage_shortage(const backing_info& b, std::uint64_t pages, const placement& where) {
+  if (where.policy == numa_policy::none) {
+    const auto avail = host_available_hugepages(b.page_size);
+    if (avail < pages)
+      return fmt::format("the {} pool has {} free pages, need {} (grow it: onecopy setup "
+                         "--hugepages …)", format_page_size(b.page_size), avail, pages);
+    return {};
+  }
+  const std::uint64_t n = where.nodes.size();
+  for (std::size_t i = 0; i < where.nodes.size(); ++i) {
+    const int node = where.nodes[i];
+    // bind fills the nodes in any order, interleave spreads evenly: check the even share.
+    const std::uint64_t need = where.policy == numa_policy::interleave ? (pages + n - 1) / n : 0;
+    const auto free = sysfs::free_hugepages(node, b.page_size);
+    if (where.policy == numa_policy::interleave && free < need)
+      return fmt::format("node {} has {} free {} pages, need {}", node, free, format_page_size(b.page_size), need);
+  }
+  if (where.policy == numa_policy::bind) {
+    std::uint64_t free = 0;
+    for (int node : where.nodes) free += sysfs::free_hugepages(node, b.page_size);
+    if (free < pages)
+      return fmt::format("node{} {} {} free {} pages, need {}", n > 1 ? "s" : "",
+                         sys::format_cpulist(where.nodes), n > 1 ? "have" : "has", free,
+                         format_page_size(b.page_size), pages);
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---- store::impl ------------------------------------------------------------------------------
+
+std::filesystem::path store::impl::lock_path(std::string_view name) const {
+  return lock_dir / (std::string(name) + ".lock");
+}
+
+std::optional<std::filesystem::path> store::impl::find(std::string_view file_name) const {
+  for (const auto& b : backings) {
+    if (!detail::check_private_dir(b.dir)) continue;
+    auto path = b.dir / std::string(file_name);
+    if (sys::lstat_if_exists(path)) return path;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::filesystem::path> store::impl::files_of(std::string_view name) const {
+  std::vector<std::filesystem::path> out;
+  const std::string prefix = std::string(name) + std::string(replica_marker);
+  for (const auto& b : backings) {
+    if (!detail::check_private_dir(b.dir)) continue;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
+      const std::string f = e.path().filename().string();
+      if (f == name || f.starts_with(prefix)) out.push_back(e.path());
+    }
+  }
+  return out;
+}
+
+// ---- construction -----------------------------------------------------------------------------
+
+store::store(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+store::store(const store& other) : impl_(std::make_unique<impl>(*other.impl_)) {}
+store& store::operator=(const store& other) {
+  if (this != &other) impl_ = std::make_unique<impl>(*other.impl_);
+  return *this;
+}
+store::store(store&&) noexcept = default;
+store& store::operator=(store&&) noexcept = default;
+store::~store() = default;
+
+store store::from_environment() {
+  if (const char* dir = std::getenv("ONECOPY_DIR"); dir != nullptr && *dir != '\0') return at(dir);
+  const char* conf = std::getenv("ONECOPY_CONF");
+  const std::filesystem::path file = conf != nullptr && *conf != '\0' ? conf : "/etc/onecopy.conf";
+  if (auto config = detail::read_config(file)) return from_config(*config);
+  return from_config(detail::discover_config());
+}
+
+store store::at(const std::filesystem::path& dir) {
+  store_config config;
+  config.roots = {dir};
+  config.single_directory = true;
+  return from_config(config);
+}
+
+store store::from_config(const store_config& config) {
+  if (config.roots.empty()) throw usage_error("store configuration lists no store directories");
+  auto p = std::make_unique<impl>();
+  p->config = config;
+  for (const auto& root : config.roots) {
+    backing_info b = detail::probe_backing(root);
+    b.dir = config.single_directory ? root : root / detail::user_dir_name();
+    p->backings.push_back(b);
+  }
+  detail::sort_backings(p->backings);
+  if (config.single_directory) p->lock_dir = config.roots.front() / ".locks";
+  else if (!config.lock_root.empty()) p->lock_dir = config.lock_root / ".locks";
+  else p->lock_dir = std::filesystem::path("/dev/shm") / detail::user_dir_name() / ".locks";
+  return store(std::move(p));
+}
+
+const std::vector<backing_info>& store::backings() const noexcept { return impl_->backings; }
+
+// ---- create -----------------------------------------------------------------------------------
+
+namespace {
+
+// Makes the temp file on b, maps and places and populates it. Throws the named errors.
+void create_on(draft::impl& d, const backing_info& b) {
+  detail::ensure_private_dir(b.dir);
+  const std::uint64_t file_size = round_up(d.info.data_offset + d.info.data_size, b.page_size);
+  d.temp_path = b.dir / fmt::format(".{}.{}{}", d.name, ::getpid(), temp_suffix);
+  d.final_path = b.dir / d.name;
+  d.fd = sys::open(d.temp_path, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (::ftruncate(d.fd.get(), static_cast<off_t>(file_size)) != 0)
+    sys::throw_errno(fmt::format("ftruncate({}, {})", d.temp_path.string(), format_bytes(file_size)));
+  void* addr = ::mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, d.fd.get(), 0);
+  if (addr == MAP_FAILED) {
+    const int err = errno;
+    const std::string what = fmt::format("mmap({}, {})", d.temp_path.string(), format_bytes(file_size));
+    if (b.kind == backing_kind::hugetlbfs && err == ENOMEM)
+      throw hugepage_pool_error(err, fmt::format("{}: the {} huge-page pool has {} free pages, need {}",
+                                                 what, format_page_size(b.page_size),
+                                                 host_available_hugepages(b.page_size),
+                                                 file_size / b.page_size));
+    throw_os_error(err, what);
+  }
+  d.map = sys::mapping(addr, file_size);
+  // THP: advise before the first fault (MAP_POPULATE/fallocate would lose THP under "advise").
+  if (b.kind == backing_kind::thp) (void)::madvise(addr, file_size, MADV_HUGEPAGE);
+  detail::apply_policy(d.map.bytes(), d.report.where);
+
+  const auto start = clock::now();
+  if (const int err = detail::populate_write(d.map.bytes(), b.page_size, d.report.where, d.opts.threads)) {
+    const std::string what = fmt::format("populate {} ({})", d.temp_path.string(), format_bytes(file_size));
+    if (b.kind == backing_kind::hugetlbfs) {
+      const auto why = hugepage_shortage(b, file_size / b.page_size, d.report.where);
+      throw hugepage_pool_error(err, fmt::format("{}: {}", what, why.empty() ? "huge-page pool exhausted" : why));
+    }
+    if (err == EFAULT || err == ENOSPC || err == ENOMEM) {
+      // A full tmpfs makes MADV_POPULATE_WRITE fail with EFAULT: report it as what it is.
+      throw no_space_error(ENOSPC, fmt::format("{}: no space left in {} ({} free of {} needed)", what,
+                                               b.dir.string(), format_bytes(free_space(b.dir)),
+                                               format_bytes(file_size)));
+    }
+    throw_os_error(err, what);
+  }
+  d.report.populate_seconds = std::chrono::duration<double>(clock::now() - start).count();
+  detail::test_pause_point("after_populate");
+
+  // What the kernel really gave, not what we asked for.
+  const auto pages = detail::pages_of_mapping(addr);
+  std::uint64_t obtained = pages.kernel_page_size ? pages.kernel_page_size : sysfs::base_page_size();
+  std::uint64_t huge = b.kind == backing_kind::hugetlbfs ? file_size : pages.pmd_mapped;
+  if (b.kind != backing_kind::hugetlbfs && pages.pmd_mapped > 0) obtained = 2 * MiB;
+  d.report.backing = b.kind;
+  d.report.page_size = obtained;
+  d.report.huge_bytes = huge;
+  d.report.file_size = file_size;
+  d.report.path = d.final_path;
+  d.report.histogram = detail::node_histogram(d.map.bytes(), obtained);
+  d.backing = b;
+  d.info.file_size = file_size;
+  d.info.page_size = obtained;
+  d.info.huge_bytes = huge;
+  d.info.backing = b.kind;
+  d.info.histogram = d.report.histogram;
+  if (d.info.histogram.size() > max_histogram_nodes) d.info.histogram.resize(max_histogram_nodes);
+  if (b.kind == backing_kind::thp && huge == 0)
+    d.report.warnings.push_back(fmt::format("{} is a huge= tmpfs but the kernel mapped no huge pages "
+                                            "(ShmemPmdMapped 0): check shmem_enabled and free memory",
+                                            b.dir.string()));
+}
+
+// Discards a failed attempt so the next backing starts clean.
+void discard_attempt(draft::impl& d) {
+  d.map.reset();
+  d.fd.reset();
+  if (!d.temp_path.empty()) ::unlink(d.temp_path.c_str());
+  d.temp_path.clear();
+}
+
+draft create_locked(const store::impl& s, std::string_view name, const layout& l,
+                    const create_options& opts, detail::file_lock lock) {
+  const auto existing = s.files_of(name);
+  if (!existing.empty() && !opts.replace)
+    throw os_error(EEXIST, fmt::format("create segment '{}': {} exists (pass replace/--replace, or "
+                                       "'onecopy rm {}' first)", name, existing.front().string(), name));
+  // With the name's lock held, any temp file of this name belongs to a creator that died.
+  for (const auto& b : s.backings) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec))
+      if (temp_owner(e.path().filename().string()) == name) ::unlink(e.path().c_str());
+  }
+
+  auto d = std::make_unique<draft::impl>();
+  d->name = std::string(name);
+  d->lay = l;
+  d->opts = opts;
+  d->lock = std::move(lock);
+  d->replaced = existing;
+  d->report.where = detail::resolve_placement(opts.where);
+  d->info = plan_segment_file(l, opts.metadata);
+  d->info.where = d->report.where;
+  d->info.remove_when_unused = opts.remove_when_unused;
+  d->info.creator_pid = ::getpid();
+  d->info.creator_uid = ::geteuid();
+  d->info.creator_host = sys::host_name();
+
+  const std::uint64_t needed = d->info.data_offset + d->info.data_size;
+  const int wanted = level_of(opts.pages);
+  std::vector<std::string>& reasons = d->report.fallbacks;
+  if (opts.pages != page_size::automatic &&
+      std::none_of(s.backings.begin(), s.backings.end(), [&](const backing_info& b) { return level_of(b) == wanted; })) {
+    reasons.push_back(fmt::format("{}: this store has no such backing ({}); 'onecopy setup' mounts "
+                                  "hugetlbfs and a THP tmpfs", describe(opts.pages),
+                                  s.config.single_directory ? "ONECOPY_DIR is one directory"
+                                                            : "none configured or mounted"));
+  }
+  std::optional<std::string> last_error;
+  bool first_candidate = true;
+  for (const auto& b : s.backings) {
+    if (level_of(b) > wanted) continue;
+    if (opts.strict && !first_candidate) break;
+    if (opts.strict && opts.pages != page_size::automatic && level_of(b) != wanted) break;
+    first_candidate = false;
+    const std::uint64_t file_size = round_up(needed, b.page_size);
+    std::string skip;
+    if (opts.pages == page_size::automatic && b.page_size > sysfs::base_page_size() &&
+        file_size - needed > needed / 8 + 4096)
+      skip = fmt::format("would waste {} rounding {} up to whole pages", format_bytes(file_size - needed),
+                         format_bytes(needed));
+    else if (b.kind == backing_kind::hugetlbfs)
+      skip = hugepage_shortage(b, file_size / b.page_size, d->report.where);
+    else if (const auto space = free_space(b.dir); space < file_size)
+      skip = fmt::format("no space: {} has {} free, need {}", b.dir.string(), format_bytes(space),
+                         format_bytes(file_size));
+    if (!skip.empty()) {
+      reasons.push_back(fmt::format("{}: {}", describe(b), skip));
+      continue;
+    }
+    try {
+      create_on(*d, b);
+      if (opts.strict && !reasons.empty())
+        throw fallback_error(fmt::format("create segment '{}' with {} (strict): {}", name,
+                                         describe(opts.pages), reasons.front()));
+      return draft(std::move(d));
+    } catch (const hugepage_pool_error& e) {
+      reasons.push_back(fmt::format("{}: {}", describe(b), e.what()));
+      last_error = e.what();
+      discard_attempt(*d);
+    } catch (const no_space_error& e) {
+      reasons.push_back(fmt::format("{}: {}", describe(b), e.what()));
+      last_error = e.what();
+      discard_attempt(*d);
+    } catch (...) {
+      discard_attempt(*d);
+      throw;
+    }
+  }
+  std::string why;
+  for (const auto& r : reasons) why += "\n  " + r;
+  if (opts.strict)
+    throw fallback_error(fmt::format("create segment '{}' with {} (strict) failed:{}", name,
+                                     describe(opts.pages), why));
+  throw no_space_error(ENOSPC, fmt::format("create segment '{}' ({}): no backing could hold it:{}",
+                                           name, format_bytes(needed), why));
+}
+
+}  // namespace
+
+draft store::create(std::string_view name, const layout& l, const create_options& opts) {
+  validate_name(name);
+  if (l.data_size() == 0)
+    throw usage_error(fmt::format("create segment '{}': its size is 0 bytes; a segment holds at "
+                                  "least one byte", name));
+  detail::ensure_private_dir(impl_->lock_dir);
+  auto lock = detail::file_lock::try_exclusive(impl_->lock_path(name));
+  if (!lock)
+    throw os_error(EBUSY, fmt::format("create segment '{}': another process is creating it (it "
+                                      "holds {})", name, impl_->lock_path(name).string()));
+  return create_locked(*impl_, name, l, opts, std::move(*lock));
+}
+
+// ---- attach -----------------------------------------------------------------------------------
+
+segment store::attach(std::string_view name, const attach_options& opts) const {
+  validate_name(name);
+  if (auto path = impl_->find(name)) return detail::attach_file(std::string(name), *path, opts);
+  // A replicated segment: one file per node, "name@nodeN". Take the caller's node's replica.
+  const int node = opts.node >= 0 ? opts.node : sysfs::current_node();
+  if (auto path = impl_->find(fmt::format("{}{}{}", name, replica_marker, node)))
+    return detail::attach_file(fmt::format("{}{}{}", name, replica_marker, node), *path, opts);
+  const auto replicas = impl_->files_of(name);
+  if (!replicas.empty() && opts.node < 0)
+    return detail::attach_file(replicas.front().filename().string(), replicas.front(), opts);
+  std::string dirs;
+  for (const auto& b : impl_->backings) dirs += (dirs.empty() ? "" : ", ") + b.dir.string();
+  if (opts.node >= 0 && !replicas.empty())
+    throw os_error(ENOENT, fmt::format("attach segment '{}': no replica on node {}", name, opts.node));
+  throw os_error(ENOENT, fmt::format("attach segment '{}': not found in {}", name, dirs));
+}
+
+bool store::exists(std::string_view name) const {
+  validate_name(name);
+  return !impl_->files_of(name).empty();
+}
+
+std::filesystem::path store::path_of(std::string_view name) const {
+  validate_name(name);
+  if (auto path = impl_->find(name)) return *path;
+  const auto files = impl_->files_of(name);
+  if (files.empty()) throw os_error(ENOENT, fmt::format("segment '{}'", name));
+  return files.front();
+}
+
+segment store::open_or_create(std::string_view name, const layout& l, const create_options& opts,
+                              const std::function<void(draft&)>& fill, std::chrono::milliseconds wait) {
+  validate_name(name);
+  if (l.data_size() == 0)
+    throw usage_error(fmt::format("create segment '{}': its size is 0 bytes; a segment holds at "
+                                  "least one byte", name));
+  detail::ensure_private_dir(impl_->lock_dir);
+  const auto deadline = clock::now() + wait;
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    if (!impl_->files_of(name).empty()) {
+      try {
+        return attach(name);
+      } catch (const os_error& e) {
+        if (e.err() != ENOENT) throw;  // removed between the look and the open: look again
+      }
+    }
+    if (auto lock = detail::file_lock::try_exclusive(impl_->lock_path(name))) {
+      if (!impl_->files_of(name).empty()) continue;  // published while we were looking
+      draft d = create_locked(*impl_, name, l, opts, std::move(*lock));
+      fill(d);
+      return std::move(d).publish();
+    }
+    if (clock::now() >= deadline)
+      throw timeout_error(fmt::format("open_or_create '{}': another process has been creating it "
+                                      "for over {} ms (lock {})", name, wait.count(),
+                                      impl_->lock_path(name).string()));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(20));
+  }
+}
+
+// ---- list, remove, gc -------------------------------------------------------------------------
+
+namespace {
+// Reads a published file's header without taking a lock or touching its data.
+segment_info read_info(const std::filesystem::path& path) {
+  sys::unique_fd fd = sys::open(path, O_RDONLY);
+  const auto st = sys::fstat(fd.get(), path);
+  if (st.size < segment_header_size)
+    throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header",
+                                   path.string(), st.size, segment_header_size));
+  void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({})", path.string()));
+  sys::mapping map(addr, st.size);
+  return parse_segment(map.bytes(), st.size, path.string());
+}
+
+std::vector<int> pids_of(const std::filesystem::path& path) {
+  const auto st = sys::lstat_if_exists(path);
+  if (!st) return {};
+  return detail::pids_mapping(detail::file_id_of(st->device, st->inode));
+}
+}  // namespace
+
+std::vector<int> store::pids_mapping(const std::filesystem::path& path) { return pids_of(path); }
+
+std::vector<segment_entry> store::list() const {
+  std::vector<segment_entry> out;
+  for (const auto& b : impl_->backings) {
+    if (!detail::check_private_dir(b.dir)) continue;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
+      const std::string f = e.path().filename().string();
+      if (f.empty() || f.front() == '.') continue;
+      try {
+        segment_entry entry{f, e.path(), read_info(e.path()), pids_of(e.path())};
+        out.push_back(std::move(entry));
+      } catch (const std::exception&) {
+        // Unreadable or malformed files are reported by problems(), not listed.
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const segment_entry& a, const segment_entry& b) { return a.name < b.name; });
+  return out;
+}
+
+std::vector<store_problem> store::problems() const {
+  std::vector<store_problem> out;
+  for (const auto& b : impl_->backings) {
+    if (!detail::check_private_dir(b.dir)) continue;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
+      const std::string f = e.path().filename().string();
+      if (f == ".locks") continue;
+      if (!temp_owner(f).empty()) {
+        out.push_back({e.path(), "temp file of a segment being created, or of a creator that died "
+                                 "('onecopy gc' removes it once its lock is free)"});
+        continue;
+      }
+      try {
+        (void)read_info(e.path());
+      } catch (const std::exception& err) {
+        out.push_back({e.path(), err.what()});
+      }
+    }
+  }
+  return out;
+}
+
+void store::remove(std::string_view name) {
+  validate_name(name);
+  detail::ensure_private_dir(impl_->lock_dir);
+  // Wait briefly for a creator to finish, so rm never races a publish.
+  auto lock = detail::file_lock::exclusive(impl_->lock_path(name), clock::now() + std::chrono::seconds(10));
+  const auto files = impl_->files_of(name);
+  if (files.empty()) {
+    std::string dirs;
+    for (const auto& b : impl_->backings) dirs += (dirs.empty() ? "" : ", ") + b.dir.string();
+    throw os_error(ENOENT, fmt::format("remove segment '{}': not found in {}", name, dirs));
+  }
+  for (const auto& f : files)
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) sys::throw_errno(fmt::format("unlink({})", f.string()));
+}
+
+gc_report store::gc() {
+  gc_report report;
+  for (const auto& b : impl_->backings) {
+    if (!detail::check_private_dir(b.dir)) continue;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
+      const std::string f = e.path().filename().string();
+      if (const std::string owner = temp_owner(f); !owner.empty()) {
+        // The creator holds the name's lock while its temp file exists: a free lock means it died.
+        if (!is_valid_name(owner)) continue;
+        detail::ensure_private_dir(impl_->lock_dir);
+        if (auto lock = detail::file_lock::try_exclusive(impl_->lock_path(owner))) {
+          if (::unlink(e.path().c_str()) == 0) report.removed_temp_files.push_back(e.path());
+        }
+        continue;
+      }
+      if (f.empty() || f.front() == '.') continue;
+      segment_info info;
+      try {
+        info = read_info(e.path());
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (!info.remove_when_unused) continue;
+      const std::string base = f.substr(0, f.find(replica_marker));
+      if (!is_valid_name(base)) continue;
+      detail::ensure_private_dir(impl_->lock_dir);
+      auto lock = detail::file_lock::try_exclusive(impl_->lock_path(base));
+      if (!lock) continue;
+      sys::unique_fd fd = sys::open_if_exists(e.path(), O_RDONLY);
+      // Readers hold a shared flock; a mapping made without one still shows in /proc/*/maps.
+      if (fd && detail::try_lock_exclusive(fd.get(), e.path()) && pids_of(e.path()).empty()) {
+        if (::unlink(e.path().c_str()) == 0) report.removed_unused_segments.push_back(f);
+      }
+    }
+  }
+  // Lock files of names with no segment and no creator.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(impl_->lock_dir, ec)) {
+    const std::string f = e.path().filename().string();
+    if (!f.ends_with(".lock")) continue;
+    const std::string name = f.substr(0, f.size() - 5);
+    if (!is_valid_name(name) || !impl_->files_of(name).empty()) continue;
+    if (auto lock = detail::file_lock::try_exclusive(e.path())) {
+      if (!impl_->files_of(name).empty()) continue;
+      lock->remove_file();
+      report.removed_lock_files.push_back(e.path());
+    }
+  }
+  return report;
+}
+
+}  // namespace onecopy

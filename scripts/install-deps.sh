@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs what building and testing onecopy needs: Debian packages (apt-get) and, with
+# --python, the Python test packages (pip). Idempotent: does nothing when all are present.
+set -euo pipefail
+
+debian_packages=(
+  build-essential cmake pkg-config
+  libhwloc-dev hwloc libnuma-dev numactl
+  nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  util-linux procps
+)
+extra_debian=()
+python_packages=()
+for arg in "$@"; do
+  case "$arg" in
+    --python) python_packages+=(numpy pytest) ;;
+    --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
+    --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
+    *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${debian_packages[@]}" "${extra_debian[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "install-deps: apt-get install ${missing[*]}" >&2
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ${#python_packages[@]} -gt 0 ]; then
+  py=${PYTHON:-python3}
+  need=()
+  for p in "${python_packages[@]}"; do
+    mod=${p%%[<>=]*}; mod=${mod//-/_}
+    "$py" -c "import $mod" 2>/dev/null || need+=("$p")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "install-deps: pip install ${need[*]}" >&2
+    "$py" -m pip install -q "${need[@]}"
+  fi
+fi
