@@ -3,12 +3,12 @@
 
 #include <cerrno>
 
-#include "onecopy/sys/calls.hpp"
 
 namespace onecopy {
 
+// std::system_error appends ": <strerror>" to what itself.
 os_error::os_error(int err, const std::string& what)
-    : std::system_error(err, std::generic_category(), what + ": " + sys::errno_text(err)) {}
+    : std::system_error(err, std::generic_category(), what) {}
 
 void throw_os_error(int err, const std::string& what) {
   switch (err) {

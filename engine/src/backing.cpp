@@ -152,6 +152,7 @@ bool check_private_dir(const std::filesystem::path& dir) {
 
 void ensure_private_dir(const std::filesystem::path& dir) {
   if (check_private_dir(dir)) return;
+  // Ancestors above the store directory are ordinary directories; only dir itself is private.
   if (dir.has_parent_path() && dir.parent_path() != dir && !sys::lstat_if_exists(dir.parent_path())) {
     std::error_code ec;
     std::filesystem::create_directories(dir.parent_path(), ec);

@@ -21,6 +21,8 @@ struct store::impl {
   std::filesystem::path lock_dir;
 
   [[nodiscard]] std::filesystem::path lock_path(std::string_view name) const;
+  /// Creates the lock directory (and the store directory holding it) private, if missing.
+  void ensure_lock_dir() const;
   /// Path of the published file called file_name ("w" or "w@node1"), if any backing has it.
   [[nodiscard]] std::optional<std::filesystem::path> find(std::string_view file_name) const;
   /// Every published file of a segment: the name itself and its replicas "name@nodeN".

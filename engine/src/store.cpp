@@ -131,6 +131,13 @@ std::filesystem::path store::impl::lock_path(std::string_view name) const {
   return lock_dir / (std::string(name) + ".lock");
 }
 
+void store::impl::ensure_lock_dir() const {
+  // The lock directory sits inside a store directory (ONECOPY_DIR or /dev/shm/onecopy-$UID):
+  // both must be private.
+  detail::ensure_private_dir(lock_dir.parent_path());
+  detail::ensure_private_dir(lock_dir);
+}
+
 std::optional<std::filesystem::path> store::impl::find(std::string_view file_name) const {
   for (const auto& b : backings) {
     if (!detail::check_private_dir(b.dir)) continue;
@@ -372,7 +379,7 @@ draft store::create(std::string_view name, const layout& l, const create_options
   if (l.data_size() == 0)
     throw usage_error(fmt::format("create segment '{}': its size is 0 bytes; a segment holds at "
                                   "least one byte", name));
-  detail::ensure_private_dir(impl_->lock_dir);
+  impl_->ensure_lock_dir();
   auto lock = detail::file_lock::try_exclusive(impl_->lock_path(name));
   if (!lock)
     throw os_error(EBUSY, fmt::format("create segment '{}': another process is creating it (it "
@@ -418,7 +425,7 @@ segment store::open_or_create(std::string_view name, const layout& l, const crea
   if (l.data_size() == 0)
     throw usage_error(fmt::format("create segment '{}': its size is 0 bytes; a segment holds at "
                                   "least one byte", name));
-  detail::ensure_private_dir(impl_->lock_dir);
+  impl_->ensure_lock_dir();
   const auto deadline = clock::now() + wait;
   auto pause = std::chrono::milliseconds(1);
   for (;;) {
@@ -514,7 +521,7 @@ std::vector<store_problem> store::problems() const {
 
 void store::remove(std::string_view name) {
   validate_name(name);
-  detail::ensure_private_dir(impl_->lock_dir);
+  impl_->ensure_lock_dir();
   // Wait briefly for a creator to finish, so rm never races a publish.
   auto lock = detail::file_lock::exclusive(impl_->lock_path(name), clock::now() + std::chrono::seconds(10));
   const auto files = impl_->files_of(name);
@@ -537,7 +544,7 @@ gc_report store::gc() {
       if (const std::string owner = temp_owner(f); !owner.empty()) {
         // The creator holds the name's lock while its temp file exists: a free lock means it died.
         if (!is_valid_name(owner)) continue;
-        detail::ensure_private_dir(impl_->lock_dir);
+        impl_->ensure_lock_dir();
         if (auto lock = detail::file_lock::try_exclusive(impl_->lock_path(owner))) {
           if (::unlink(e.path().c_str()) == 0) report.removed_temp_files.push_back(e.path());
         }
@@ -553,7 +560,7 @@ gc_report store::gc() {
       if (!info.remove_when_unused) continue;
       const std::string base = f.substr(0, f.find(replica_marker));
       if (!is_valid_name(base)) continue;
-      detail::ensure_private_dir(impl_->lock_dir);
+      impl_->ensure_lock_dir();
       auto lock = detail::file_lock::try_exclusive(impl_->lock_path(base));
       if (!lock) continue;
       sys::unique_fd fd = sys::open_if_exists(e.path(), O_RDONLY);

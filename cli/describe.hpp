@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// How segments are shown: one JSON schema (raw bytes and ids) and human text, shared by put,
+// ls and stat.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "onecopy/engine/draft.hpp"
+#include "onecopy/engine/segment_info.hpp"
+
+namespace onecopy::cli {
+
+/// The segment's header as JSON: sizes in bytes, times in ns, checksum as 16 hex digits.
+[[nodiscard]] nlohmann::json info_json(const segment_info& info);
+/// "2 MiB hugetlbfs" / "2 MiB THP (1022 MiB of 1 GiB)" / "4 KiB shm".
+[[nodiscard]] std::string pages_text(const segment_info& info);
+/// "node0 512 · node1 512" (pages per node), or "unknown".
+[[nodiscard]] std::string histogram_text(const std::vector<node_pages>& histogram);
+/// "f32[1024,768]".
+[[nodiscard]] std::string shape_text(const tensor_entry& t);
+/// 16 lowercase hex digits.
+[[nodiscard]] std::string checksum_text(std::uint64_t checksum);
+/// ISO-8601 UTC from Unix nanoseconds.
+[[nodiscard]] std::string time_text(std::int64_t ns);
+
+}  // namespace onecopy::cli

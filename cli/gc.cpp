@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+// onecopy gc: remove what dead creators left and segments marked --when-unused nobody maps.
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "onecopy/engine/store.hpp"
+
+namespace onecopy::cli {
+
+void add_gc(CLI::App& app, registry& r) {
+  auto json = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand("gc", "Remove orphaned temp files, unused --when-unused segments and stale locks");
+  sub->add_flag("--json", *json, "Print JSON");
+  r.add(sub, [json] {
+    store s = store::from_environment();
+    const auto report = s.gc();
+    if (*json) {
+      nlohmann::json j;
+      j["removed_temp_files"] = nlohmann::json::array();
+      for (const auto& p : report.removed_temp_files) j["removed_temp_files"].push_back(p.string());
+      j["removed_unused_segments"] = report.removed_unused_segments;
+      j["removed_lock_files"] = nlohmann::json::array();
+      for (const auto& p : report.removed_lock_files) j["removed_lock_files"].push_back(p.string());
+      print_json(j);
+      return 0;
+    }
+    for (const auto& p : report.removed_temp_files) fmt::print("removed temp file {}\n", p.string());
+    for (const auto& n : report.removed_unused_segments) fmt::print("removed unused segment {}\n", n);
+    fmt::print("gc: {} temp file(s), {} unused segment(s), {} lock file(s) removed\n",
+               report.removed_temp_files.size(), report.removed_unused_segments.size(),
+               report.removed_lock_files.size());
+    return 0;
+  });
+}
+
+}  // namespace onecopy::cli

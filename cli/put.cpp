@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+// onecopy put NAME (FILE | --zeros SIZE): create, fill, publish one segment.
+#include <charconv>
+#include <chrono>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "describe.hpp"
+#include "onecopy/engine/store.hpp"
+#include "onecopy/error.hpp"
+#include "onecopy/sys/calls.hpp"
+#include "onecopy/units.hpp"
+
+namespace onecopy::cli {
+namespace {
+
+struct put_args {
+  std::string name;
+  std::string file;
+  std::string zeros;
+  std::string dtype_text;
+  std::string shape_text;
+  std::string numa = "none";
+  std::string pages = "auto";
+  bool strict = false;
+  bool replace = false;
+  bool when_unused = false;
+  bool json = false;
+  unsigned threads = 0;
+};
+
+std::vector<std::uint64_t> parse_shape(const std::string& text) {
+  std::vector<std::uint64_t> shape;
+  if (text.empty()) return shape;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    auto comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string part = text.substr(pos, comma - pos);
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (part.empty() || ec != std::errc() || end != part.data() + part.size())
+      throw usage_error(fmt::format("bad --shape '{}': expected comma-separated sizes, e.g. 1024,768", text));
+    shape.push_back(v);
+    pos = comma + 1;
+  }
+  return shape;
+}
+
+// The layout of a raw FILE or --zeros SIZE, from --dtype/--shape when given.
+layout raw_layout(const put_args& a, std::uint64_t bytes) {
+  if (a.dtype_text.empty() && a.shape_text.empty()) return layout::bytes(bytes);
+  const auto type = parse_dtype(a.dtype_text.empty() ? "u8" : a.dtype_text);
+  if (!type) throw usage_error(fmt::format("unknown --dtype '{}' (e.g. f32, f16, bf16, i64, u8)", a.dtype_text));
+  auto shape = a.shape_text.empty() ? std::vector<std::uint64_t>{bytes / dtype_size(*type)} : parse_shape(a.shape_text);
+  const auto l = layout::array(*type, shape);
+  if (l.data_size() != bytes)
+    throw usage_error(fmt::format("--dtype {} --shape {} is {} bytes but the input has {}",
+                                  dtype_name(*type), a.shape_text.empty() ? "(derived)" : a.shape_text,
+                                  l.data_size(), bytes));
+  return l;
+}
+
+int run_put(const put_args& a) {
+  using clock = std::chrono::steady_clock;
+  if (a.file.empty() == a.zeros.empty())
+    throw usage_error("give either FILE or --zeros SIZE (exactly one)");
+  std::uint64_t bytes = 0;
+  if (!a.zeros.empty()) {
+    bytes = parse_size(a.zeros);
+  } else {
+    const auto st = sys::lstat_if_exists(a.file);
+    if (!st) throw os_error(ENOENT, fmt::format("input {}", a.file));
+    bytes = st->size;
+  }
+  const layout l = raw_layout(a, bytes);
+  create_options opts;
+  opts.pages = parse_page_size(a.pages);
+  opts.where = placement::parse(a.numa);
+  opts.strict = a.strict;
+  opts.replace = a.replace;
+  opts.remove_when_unused = a.when_unused;
+  opts.threads = a.threads;
+
+  store s = store::from_environment();
+  const auto t0 = clock::now();
+  draft d = s.create(a.name, l, opts);
+  const auto t1 = clock::now();
+  if (!a.file.empty()) d.read_from_file(a.file, 0, 0, bytes);  // --zeros: populate gave zeros
+  const auto t2 = clock::now();
+  const create_report report = d.report();
+  segment seg = std::move(d).publish();
+  const auto t3 = clock::now();
+  auto secs = [](auto a0, auto a1) { return std::chrono::duration<double>(a1 - a0).count(); };
+
+  if (a.json) {
+    auto j = info_json(seg.info());
+    j["name"] = seg.name();
+    j["path"] = seg.path().string();
+    j["fallbacks"] = report.fallbacks;
+    j["warnings"] = report.warnings;
+    j["seconds"] = {{"create", secs(t0, t1)}, {"populate", report.populate_seconds},
+                    {"fill", secs(t1, t2)}, {"publish", secs(t2, t3)}};
+    print_json(j);
+    return 0;
+  }
+  for (const auto& f : report.fallbacks) fmt::print("fallback: {}\n", f);
+  for (const auto& w : report.warnings) fmt::print("warning: {}\n", w);
+  fmt::print("put {}: {} in {} pages at {}\n", seg.name(), format_bytes(seg.info().data_size),
+             pages_text(seg.info()), seg.path().string());
+  fmt::print("  placement {}, pages per node: {}\n", seg.info().where.to_string(),
+             histogram_text(seg.info().histogram));
+  fmt::print("  checksum {}   create {} (populate {}), fill {}, publish {}\n",
+             checksum_text(seg.info().checksum), format_seconds(secs(t0, t1)),
+             format_seconds(report.populate_seconds), format_seconds(secs(t1, t2)),
+             format_seconds(secs(t2, t3)));
+  return 0;
+}
+
+}  // namespace
+
+void add_put(CLI::App& app, registry& r) {
+  auto a = std::make_shared<put_args>();
+  auto* sub = app.add_subcommand("put", "Create a segment from a file or zeros, publish it read-only");
+  sub->add_option("NAME", a->name, "Segment name: 1-200 of A-Z a-z 0-9 . _ -, not starting with '.'")->required();
+  sub->add_option("FILE", a->file, "Raw bytes to copy in");
+  sub->add_option("--zeros", a->zeros, "Create SIZE bytes of zeros instead of reading a file (e.g. 1GiB)");
+  sub->add_option("--dtype", a->dtype_text, "Element type of the array: u8 i8 u16 i16 u32 i32 u64 i64 f16 bf16 f32 f64 bool");
+  sub->add_option("--shape", a->shape_text, "Array shape, comma-separated (e.g. 1024,768)");
+  sub->add_option("--numa", a->numa, "NUMA placement: none, bind:N[,M], interleave, interleave:N,M")->capture_default_str();
+  sub->add_option("--pages", a->pages, "Page size: auto, 1g, 2m, thp, 4k")->capture_default_str();
+  sub->add_flag("--strict", a->strict, "Fail instead of falling back to smaller pages");
+  sub->add_flag("--replace", a->replace, "Atomically replace an existing segment of that name");
+  sub->add_flag("--when-unused", a->when_unused, "Let 'onecopy gc' remove it once no process maps it");
+  sub->add_option("--threads", a->threads, "Threads for populate, fill and checksum (default: all usable CPUs)");
+  sub->add_flag("--json", a->json, "Print the result as JSON");
+  r.add(sub, [a] { return run_put(*a); });
+}
+
+}  // namespace onecopy::cli

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// onecopy stat NAME: everything about one segment, including who maps it now.
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "describe.hpp"
+#include "onecopy/engine/store.hpp"
+#include "onecopy/units.hpp"
+
+namespace onecopy::cli {
+namespace {
+
+int run_stat(const std::string& name, bool json) {
+  const store s = store::from_environment();
+  const auto path = s.path_of(name);
+  const segment seg = s.attach(name);
+  const auto& info = seg.info();
+  auto mapped = store::pids_mapping(path);
+  std::erase(mapped, ::getpid());  // not ourselves: we only mapped it to read the header
+  if (json) {
+    auto j = info_json(info);
+    j["name"] = seg.name();
+    j["path"] = seg.path().string();
+    j["mapped_by"] = mapped;
+    j["resident_histogram"] = nlohmann::json::array();
+    for (const auto& h : seg.node_histogram()) j["resident_histogram"].push_back({{"node", h.node}, {"pages", h.pages}});
+    print_json(j);
+    return 0;
+  }
+  fmt::print("name       {}\n", seg.name());
+  fmt::print("path       {}\n", seg.path().string());
+  fmt::print("bytes      {} ({} data, file {})\n", info.data_size, format_bytes(info.data_size), format_bytes(info.file_size));
+  fmt::print("pages      {}\n", pages_text(info));
+  fmt::print("placement  {}; pages per node at publish: {}\n", info.where.to_string(), histogram_text(info.histogram));
+  fmt::print("checksum   {} (xxh3-64 over 16 MiB chunks)\n", checksum_text(info.checksum));
+  fmt::print("created    {} by pid {} (uid {}) on {}\n", time_text(info.created_ns), info.creator_pid,
+             info.creator_uid, info.creator_host);
+  if (info.remove_when_unused) fmt::print("lifetime   removed by 'onecopy gc' once unused\n");
+  if (!info.metadata.empty()) fmt::print("metadata   {}\n", info.metadata.size() > 200 ? info.metadata.substr(0, 200) + "…" : info.metadata);
+  std::string pids;
+  for (int p : mapped) pids += (pids.empty() ? "" : " ") + std::to_string(p);
+  fmt::print("mapped by  {}\n", pids.empty() ? "no process" : pids);
+  if (info.bundle) {
+    fmt::print("tensors    {}\n", info.tensors.size());
+    for (const auto& t : info.tensors)
+      fmt::print("  {:<48} {:<24} {:>10}\n", t.name, shape_text(t), format_bytes(t.size));
+  } else {
+    fmt::print("array      {}\n", shape_text(info.tensors.front()));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_stat(CLI::App& app, registry& r) {
+  auto name = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand("stat", "Show a segment's layout, pages, placement, checksum and users");
+  sub->add_option("NAME", *name, "Segment name")->required();
+  sub->add_flag("--json", *json, "Print JSON");
+  r.add(sub, [name, json] { return run_stat(*name, *json); });
+}
+
+}  // namespace onecopy::cli

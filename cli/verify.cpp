@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// onecopy verify NAME: recompute the checksum; exit 1 on a mismatch.
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "describe.hpp"
+#include "onecopy/engine/store.hpp"
+#include "onecopy/units.hpp"
+
+namespace onecopy::cli {
+namespace {
+
+int run_verify(const std::string& name, bool json) {
+  const store s = store::from_environment();
+  const segment seg = s.attach(name);
+  const auto start = std::chrono::steady_clock::now();
+  const auto sum = seg.compute_checksum();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const bool ok = sum == seg.info().checksum;
+  if (json) {
+    print_json({{"name", seg.name()}, {"ok", ok}, {"expected", checksum_text(seg.info().checksum)},
+                {"computed", checksum_text(sum)}, {"bytes", seg.info().data_size}, {"seconds", secs}});
+  } else if (ok) {
+    fmt::print("{}: ok, checksum {} over {} in {}\n", seg.name(), checksum_text(sum),
+               format_bytes(seg.info().data_size), format_seconds(secs));
+  } else {
+    fmt::print(stderr, "onecopy verify: {}: checksum mismatch: data hashes to {} but the header says {}\n",
+               seg.name(), checksum_text(sum), checksum_text(seg.info().checksum));
+  }
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+void add_verify(CLI::App& app, registry& r) {
+  auto name = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand("verify", "Recompute a segment's checksum and compare");
+  sub->add_option("NAME", *name, "Segment name")->required();
+  sub->add_flag("--json", *json, "Print JSON");
+  r.add(sub, [name, json] { return run_verify(*name, *json); });
+}
+
+}  // namespace onecopy::cli
