@@ -322,7 +322,15 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
                                   s.config.single_directory ? "ONECOPY_DIR is one directory"
                                                             : "none configured or mounted"));
   }
-  std::optional<std::string> last_error;
+  if (opts.pages == page_size::automatic &&
+      std::none_of(s.backings.begin(), s.backings.end(), [](const backing_info& b) { return level_of(b) > 1; }))
+    reasons.push_back(s.config.single_directory
+                          ? fmt::format("huge pages: ONECOPY_DIR {} is not on hugetlbfs or a huge= tmpfs",
+                                        s.backings.front().dir.string())
+                          : std::string("huge pages: no hugetlbfs mount or huge= tmpfs is set up; "
+                                        "'sudo onecopy setup' reserves a pool and mounts them"));
+  bool pool_short = false;  // every failure so far was a huge-page shortage
+  bool other_failure = false;
   bool first_candidate = true;
   for (const auto& b : s.backings) {
     if (level_of(b) > wanted) continue;
@@ -342,6 +350,7 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
                          format_bytes(file_size));
     if (!skip.empty()) {
       reasons.push_back(fmt::format("{}: {}", describe(b), skip));
+      (b.kind == backing_kind::hugetlbfs ? pool_short : other_failure) = true;
       continue;
     }
     try {
@@ -352,11 +361,11 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
       return draft(std::move(d));
     } catch (const hugepage_pool_error& e) {
       reasons.push_back(fmt::format("{}: {}", describe(b), e.what()));
-      last_error = e.what();
+      pool_short = true;
       discard_attempt(*d);
     } catch (const no_space_error& e) {
       reasons.push_back(fmt::format("{}: {}", describe(b), e.what()));
-      last_error = e.what();
+      other_failure = true;
       discard_attempt(*d);
     } catch (...) {
       discard_attempt(*d);
@@ -368,8 +377,10 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
   if (opts.strict)
     throw fallback_error(fmt::format("create segment '{}' with {} (strict) failed:{}", name,
                                      describe(opts.pages), why));
-  throw no_space_error(ENOSPC, fmt::format("create segment '{}' ({}): no backing could hold it:{}",
-                                           name, format_bytes(needed), why));
+  const std::string what = fmt::format("create segment '{}' ({}): no backing could hold it:{}", name,
+                                       format_bytes(needed), why);
+  if (pool_short && !other_failure) throw hugepage_pool_error(ENOMEM, what);
+  throw no_space_error(ENOSPC, what);
 }
 
 }  // namespace
