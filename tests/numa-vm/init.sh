@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # /init of the numa-vm guest (busybox): mounts what the placement cases use, runs them, and
 # leaves QEMU through isa-debug-exit with the result. /etc/numa-vm.conf (written by
-# run-guest.sh) sets NODES and DISTANCES.
+# run-guest.sh) sets NODES, CPUS and DISTANCES.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -13,9 +13,10 @@ mount -t tmpfs -o mode=1777 shm /dev/shm
 mount -t tmpfs tmp /tmp
 mount -t hugetlbfs -o pagesize=2M hugetlbfs /mnt/huge-2M
 mount -t tmpfs -o huge=within_size,mode=1777 thp /mnt/thp
+mount -t debugfs debugfs /sys/kernel/debug  # NUMA balancing's scan knobs
 . /etc/numa-vm.conf
 echo "numa-vm: guest up after $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r), $NODES nodes"
-/numa-vm-guest run --nodes "$NODES" --distances "$DISTANCES" ${FILTER:+--filter "$FILTER"}
+/numa-vm-guest run --nodes "$NODES" --cpus "$CPUS" --distances "$DISTANCES" ${FILTER:+--filter "$FILTER"}
 rc=$?
 echo "numa-vm: guest tests exited with $rc after $(cut -d' ' -f1 /proc/uptime) s"
 # 0 → QEMU exits 1 (pass), anything else → 1 → QEMU exits 3 (fail).

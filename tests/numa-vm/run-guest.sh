@@ -30,18 +30,21 @@ command -v cpio >/dev/null || skip "cpio is not installed"
 vmlinux=$("$here/fetch-kernel.sh") || exit $?   # 77 with its reason, or a path
 
 # ---- the machine: N nodes sharing 2 GiB, one vCPU each, and a distance matrix ------------------
+# CPUs per node (';'-separated, empty = a memory-only node) and the distance matrix.
 case "$nodes" in
-  2) distances="10,21;21,10" ;;
-  # two pairs of close nodes, far from each other (like 2 sockets × 2 dies)
-  4) distances="10,12,32,32;12,10,32,32;32,32,10,12;32,32,12,10" ;;
+  2) cpus="0-1;2-3" distances="10,21;21,10" ;;
+  # Two pairs of close nodes, far from each other (2 sockets × 2 dies); node 3 has memory and no
+  # CPUs, like CXL or HBM; node 2 has two CPUs so a bound populate runs on two pinned threads.
+  4) cpus="0;1;2-3;" distances="10,12,32,32;12,10,32,32;32,32,10,12;32,32,12,10" ;;
   *) echo "run-guest.sh: --nodes must be 2 or 4" >&2; exit 2 ;;
 esac
 node_mib=$((2048 / nodes))
-machine=(-smp "$nodes" -m "$((node_mib * nodes))M")
+machine=(-smp 4 -m "$((node_mib * nodes))M")
 IFS=';' read -r -a rows <<<"$distances"
+IFS=';' read -r -a node_cpus <<<"$cpus;"
 for ((i = 0; i < nodes; i++)); do
   machine+=(-object "memory-backend-ram,id=m$i,size=${node_mib}M"
-            -numa "node,nodeid=$i,cpus=$i,memdev=m$i")
+            -numa "node,nodeid=$i${node_cpus[$i]:+,cpus=${node_cpus[$i]}},memdev=m$i")
 done
 for ((i = 0; i < nodes; i++)); do  # every node must be declared before the first distance
   IFS=',' read -r -a row <<<"${rows[$i]}"
@@ -63,14 +66,14 @@ copy_with_libs "$busybox" /bin/busybox
 ln -s busybox "$root/bin/sh"
 copy_with_libs "$binary" /numa-vm-guest
 install -m 0755 "$here/init.sh" "$root/init"
-printf 'NODES=%s\nDISTANCES="%s"\nFILTER="%s"\nexport LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu\n' \
-  "$nodes" "$distances" "$filter" >"$root/etc/numa-vm.conf"
+printf 'NODES=%s\nCPUS="%s"\nDISTANCES="%s"\nFILTER="%s"\nexport LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu\n' \
+  "$nodes" "$cpus" "$distances" "$filter" >"$root/etc/numa-vm.conf"
 mknod "$root/dev/console" c 5 1 2>/dev/null || true   # the kernel's own initramfs has one too
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$workdir/initramfs.cpio"
 
 # ---- boot -------------------------------------------------------------------------------------
 log="$workdir/console.log"
-echo "numa-vm: booting a ${nodes}-node guest (distances $distances) with $(basename "$(dirname "$vmlinux")")"
+echo "numa-vm: booting a ${nodes}-node guest (CPUs $cpus; distances $distances) with $(basename "$(dirname "$vmlinux")")"
 start_ns=$(date +%s%N)
 set +e
 timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max "${machine[@]}" \

@@ -2,6 +2,7 @@
 #include "guest_os.hpp"
 
 #include <fcntl.h>
+#include <numaif.h>
 #include <sched.h>
 #include <spawn.h>
 #include <sys/io.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -65,6 +67,20 @@ std::vector<std::uint64_t> frames_of(std::span<const std::byte> range) {
     throw std::runtime_error("/proc/self/pagemap: short read");
   for (auto& e : entries) e = (e >> 63) != 0 ? e & ((1ull << 55) - 1) : 0;  // present → PFN
   return entries;
+}
+
+std::vector<onecopy::node_pages> nodes_of(std::span<const std::byte> range) {
+  std::vector<void*> pages;
+  for (std::size_t at = 0; at < range.size(); at += 4096) pages.push_back(const_cast<std::byte*>(range.data() + at));
+  std::vector<int> status(pages.size(), -1);
+  if (::move_pages(0, pages.size(), pages.data(), nullptr, status.data(), 0) != 0)
+    throw std::runtime_error("move_pages: " + onecopy::sys::errno_text(errno));
+  std::map<int, std::uint64_t> counts;
+  for (int s : status)
+    if (s >= 0) ++counts[s];
+  std::vector<onecopy::node_pages> out;
+  for (auto [node, n] : counts) out.push_back({node, n});
+  return out;
 }
 
 void write_frames(const std::filesystem::path& file, const std::vector<std::uint64_t>& frames) {

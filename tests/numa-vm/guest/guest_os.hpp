@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "onecopy/engine/segment_info.hpp"
+
 namespace numa_vm {
 
 /// 2 MiB, the huge-page size the guest tests use.
@@ -27,6 +29,10 @@ void set_huge_pool(int node, std::uint64_t pages);
 /// The physical frame of every 4 KiB page of range (/proc/self/pagemap; root only); 0 for a
 /// page that is not mapped. Two processes that map the same page see the same frame.
 [[nodiscard]] std::vector<std::uint64_t> frames_of(std::span<const std::byte> range);
+/// Pages of range per node, one query per 4 KiB page (move_pages); unmapped pages are skipped.
+/// For memory that is not a segment (segments have node_histogram()).
+[[nodiscard]] std::vector<onecopy::node_pages> nodes_of(std::span<const std::byte> range);
+
 /// Writes / reads one frame number per line.
 void write_frames(const std::filesystem::path& file, const std::vector<std::uint64_t>& frames);
 [[nodiscard]] std::vector<std::uint64_t> read_frames(const std::filesystem::path& file);

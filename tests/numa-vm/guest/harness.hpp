@@ -15,6 +15,7 @@ namespace numa_vm {
 /// What the host told the guest to expect (from run-guest.sh, through /init).
 struct guest_config {
   int nodes = 0;                            ///< NUMA nodes the guest was given
+  std::vector<std::string> cpus;            ///< each node's CPU list ("" = memory only; may be empty)
   std::vector<std::vector<int>> distances;  ///< the SLIT matrix QEMU was given (may be empty)
   std::string filter;                       ///< run only cases whose name contains this
 };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // numa-vm-guest: the program /init runs inside the QEMU guest.
-//   numa-vm-guest run --nodes N [--distances "10,21;21,10"] [--filter TEXT]
+//   numa-vm-guest run --nodes N [--cpus "0-1;2-3"] [--distances "10,21;21,10"] [--filter TEXT]
 //   numa-vm-guest create|read ...   (roles of the multi-process cases, see roles.hpp)
 //   numa-vm-guest qemu-exit CODE     (drain the console, leave QEMU through isa-debug-exit)
 #include <cstdio>
@@ -18,14 +18,19 @@
 
 namespace {
 
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::istringstream in(text);
+  for (std::string part; std::getline(in, part, separator);) parts.push_back(part);
+  return parts;
+}
+
 // "10,21;21,10" → {{10,21},{21,10}}
 std::vector<std::vector<int>> parse_matrix(const std::string& text) {
   std::vector<std::vector<int>> rows;
-  std::istringstream in(text);
-  for (std::string row; std::getline(in, row, ';');) {
+  for (const auto& row : split(text, ';')) {
     std::vector<int> r;
-    std::istringstream cells(row);
-    for (std::string cell; std::getline(cells, cell, ',');) r.push_back(std::stoi(cell));
+    for (const auto& cell : split(row, ',')) r.push_back(std::stoi(cell));
     rows.push_back(std::move(r));
   }
   return rows;
@@ -36,6 +41,7 @@ int run(const std::vector<std::string>& args) {
   for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
     if (args[i] == "--nodes") config.nodes = std::stoi(args[i + 1]);
     else if (args[i] == "--distances") config.distances = parse_matrix(args[i + 1]);
+    else if (args[i] == "--cpus") config.cpus = split(args[i + 1] + ";", ';');
     else if (args[i] == "--filter") config.filter = args[i + 1];
     else throw std::invalid_argument("unknown option " + args[i]);
   }
@@ -48,7 +54,8 @@ int run(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: numa-vm-guest run --nodes N [--distances M] [--filter TEXT] | create … | read … | qemu-exit CODE\n");
+    std::fprintf(stderr, "usage: numa-vm-guest run --nodes N [--cpus L] [--distances M] [--filter TEXT] | "
+                         "create … | read … | qemu-exit CODE\n");
     return 2;
   }
   const std::string role = argv[1];

@@ -56,6 +56,22 @@ std::vector<int> all_nodes(const check& ck) {
   return nodes;
 }
 
+/// Nodes that have CPUs (a reader can run there).
+std::vector<int> nodes_with_cpus(const check& ck) {
+  std::vector<int> nodes;
+  for (int n = 0; n < ck.config().nodes; ++n)
+    if (!onecopy::sysfs::node_cpus(n).empty()) nodes.push_back(n);
+  return nodes;
+}
+
+/// The node with the most CPUs (the highest such node on a tie).
+int widest_node(const check& ck) {
+  int best = 0;
+  for (int n = 0; n < ck.config().nodes; ++n)
+    if (onecopy::sysfs::node_cpus(n).size() >= onecopy::sysfs::node_cpus(best).size()) best = n;
+  return best;
+}
+
 /// where with interleave's "all nodes" spelled out, as the engine records it.
 placement resolved(const check& ck, placement where) {
   if (where.nodes.empty()) where.nodes = all_nodes(ck);
@@ -125,10 +141,17 @@ void expect_counters(check& ck, const backing_case& b, const node_counters& befo
   }
 }
 
-/// Pools with room for pages on every node (hugetlbfs only; others need none).
-std::vector<std::uint64_t> pools_for(const check& ck, const backing_case& b, std::uint64_t pages) {
-  return std::vector<std::uint64_t>(static_cast<std::size_t>(ck.config().nodes),
-                                    b.kind == backing_kind::hugetlbfs ? pages + 2 : 0);
+/// Pools with room for pages placed per where, and 2 spare pages on each node used
+/// (hugetlbfs only; other backings need none). where's nodes must be resolved.
+std::vector<std::uint64_t> pools_for(const check& ck, const backing_case& b, const placement& where,
+                                     std::uint64_t pages) {
+  std::vector<std::uint64_t> pools(static_cast<std::size_t>(ck.config().nodes), 0);
+  if (b.kind != backing_kind::hugetlbfs) return pools;
+  const std::uint64_t share = where.policy == onecopy::numa_policy::interleave
+                                  ? (pages + where.nodes.size() - 1) / where.nodes.size()
+                                  : pages;
+  for (int n : where.nodes) pools.at(static_cast<std::size_t>(n)) = share + 2;
+  return pools;
 }
 
 // ---- cases ------------------------------------------------------------------------------------
@@ -148,7 +171,10 @@ void topology_case(check& ck) {
     while (!row_text.empty() && row_text.back() == '\n') row_text.pop_back();
     ck.note(fmt::format("node {}: CPUs {}, {} memory, distances {}", n, onecopy::sys::format_cpulist(cpus),
                         onecopy::format_bytes(onecopy::sysfs::node_meminfo(n).total), row_text));
-    ck.expect(!cpus.empty(), fmt::format("node {} has no CPUs", n));
+    if (static_cast<std::size_t>(n) < ck.config().cpus.size())
+      ck.expect(onecopy::sys::format_cpulist(cpus) == ck.config().cpus[static_cast<std::size_t>(n)],
+                fmt::format("node {} has CPUs '{}', QEMU was given '{}'", n, onecopy::sys::format_cpulist(cpus),
+                            ck.config().cpus[static_cast<std::size_t>(n)]));
     const auto& want = ck.config().distances;
     if (static_cast<std::size_t>(n) < want.size()) {
       std::string want_text;
@@ -162,7 +188,7 @@ void topology_case(check& ck) {
 void placement_case(check& ck, const backing_case& b, const placement& where, std::uint64_t bytes,
                     const std::string& dir_name) {
   const auto expect_where = resolved(ck, where);
-  pool_guard pools(ck, pools_for(ck, b, file_pages(bytes, b.page)));
+  pool_guard pools(ck, pools_for(ck, b, expect_where, file_pages(bytes, b.page)));
   const auto dir = fresh_dir(b.mount / dir_name);
   auto s = onecopy::store::at(dir);
   onecopy::create_options opts;
@@ -195,7 +221,7 @@ void bind_each_node_hugetlb_case(check& ck) {
 /// every other node map it: same frames, pages where they were put, no new memory used.
 void reader_case(check& ck, const backing_case& b) {
   const placement where = placement::bind_to({1});
-  pool_guard pools(ck, pools_for(ck, b, file_pages(segment_bytes, b.page)));
+  pool_guard pools(ck, pools_for(ck, b, where, file_pages(segment_bytes, b.page)));
   const auto dir = fresh_dir(b.mount / ("nvm-reader-" + b.tag));
   ck.require(spawn_self({"create", dir.string(), "w", std::string(onecopy::to_string(b.pages)), where.to_string(),
                          std::to_string(segment_bytes)}) == 0,
@@ -213,7 +239,7 @@ void reader_case(check& ck, const backing_case& b) {
     const auto frames = frames_of(seg.bytes());
     const std::filesystem::path frames_file = "/tmp/nvm-frames";
     write_frames(frames_file, frames);
-    for (int reader = 0; reader < ck.config().nodes; ++reader) {
+    for (int reader : nodes_with_cpus(ck)) {
       if (reader == 1) continue;
       const auto before = snapshot(ck);
       const int rc = spawn_self({"read", dir.string(), "w", std::to_string(reader), frames_file.string()});
@@ -225,6 +251,87 @@ void reader_case(check& ck, const backing_case& b) {
     ck.expect(seg.node_histogram() == recorded, "pages moved while readers on other nodes read them");
   }
   s.remove("w");
+  std::filesystem::remove_all(dir);
+}
+
+/// Automatic NUMA balancing, made to scan every 100 ms (its defaults did not scan a reader once
+/// in 12 s here). Sets one of its debugfs knobs; "" when done, else why not.
+std::string speed_up_numa_balancing() {
+  const std::filesystem::path knobs = "/sys/kernel/debug/sched/numa_balancing";
+  try {
+    onecopy::sys::write_text(knobs / "scan_delay_ms", "100");
+    onecopy::sys::write_text(knobs / "scan_period_min_ms", "100");
+    return {};
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+/// No policy: the creator, pinned to node 0, places every page there by first touch. A reader on
+/// the farthest node then reads for 3 s while NUMA balancing scans it every 100 ms: the pages
+/// must stay where they are (read-only file mappings are not its business), while the reader's
+/// own anonymous control buffer, first touched on node 0, shows whether balancing was at work.
+void numa_balancing_case(check& ck) {
+  if (const auto why = speed_up_numa_balancing(); !why.empty()) ck.note("NUMA balancing runs at its default pace: " + why);
+  const int far = [&] {
+    int best = 1;
+    for (int n : nodes_with_cpus(ck))
+      if (!ck.config().distances.empty() && ck.config().distances[0][static_cast<std::size_t>(n)] >
+                                                ck.config().distances[0][static_cast<std::size_t>(best)])
+        best = n;
+    return best;
+  }();
+  const auto balancing = onecopy::sys::read_number("/proc/sys/kernel/numa_balancing").value_or(0);
+  const auto dir = fresh_dir(shm.mount / "nvm-balancing");
+  ck.require(spawn_self({"create", dir.string(), "w", "4k", "none", std::to_string(segment_bytes), "0"}) == 0,
+             "the creator process failed");
+  auto s = onecopy::store::at(dir);
+  {
+    onecopy::attach_options populate;
+    populate.populate = true;
+    const auto seg = s.attach("w", populate);
+    expect_spread(ck, "info().histogram (first touch)", seg.info().histogram, placement::bind_to({0}),
+                  seg.info().file_size / shm.page);
+    const std::filesystem::path frames_file = "/tmp/nvm-frames";
+    write_frames(frames_file, frames_of(seg.bytes()));
+    auto vmstat = [](const char* key) {
+      const auto text = onecopy::sys::read_text("/proc/vmstat");
+      const auto at = text.find(std::string(key) + " ");
+      return at == std::string::npos ? 0ull : std::stoull(text.substr(at + std::string(key).size() + 1));
+    };
+    const auto scanned = vmstat("numa_pte_updates");
+    const auto hints = vmstat("numa_hint_faults");
+    const auto migrated = vmstat("numa_pages_migrated");
+    const int rc = spawn_self({"read", dir.string(), "w", std::to_string(far), frames_file.string(), "3", "0"});
+    ck.note(fmt::format("numa_balancing {}; during the read: numa_pte_updates +{}, numa_hint_faults +{}, "
+                        "numa_pages_migrated +{}", balancing, vmstat("numa_pte_updates") - scanned,
+                        vmstat("numa_hint_faults") - hints, vmstat("numa_pages_migrated") - migrated));
+    if (vmstat("numa_pages_migrated") == migrated)
+      ck.note("inconclusive: NUMA balancing moved no page at all during the read (not even the control's)");
+    ck.expect(rc == 0, fmt::format("the reader on node {} failed (exit {})", far, rc));
+    ck.expect(seg.node_histogram() == seg.info().histogram, "pages moved while a far reader read them");
+  }
+  s.remove("w");
+  std::filesystem::remove_all(dir);
+}
+
+/// A node that does not exist is refused before anything is made, with the nodes that do.
+void bad_node_case(check& ck) {
+  const int missing = ck.config().nodes;
+  const auto dir = fresh_dir(shm.mount / "nvm-badnode");
+  auto s = onecopy::store::at(dir);
+  onecopy::create_options opts;
+  opts.where = placement::bind_to({missing});
+  const std::string expected = fmt::format("NUMA node {} does not exist or has no memory (nodes with memory: 0-{})",
+                                           missing, missing - 1);
+  try {
+    auto d = s.create("w", onecopy::layout::bytes(MiB), opts);
+    ck.expect(false, fmt::format("create bound to node {} succeeded", missing));
+  } catch (const onecopy::usage_error& e) {
+    ck.note(fmt::format("bind:{}: {}", missing, e.what()));
+    ck.expect(std::string(e.what()).find(expected) != std::string::npos, fmt::format("the error does not say '{}'", expected));
+  }
+  ck.expect(!s.exists("w"), "a segment was left behind");
   std::filesystem::remove_all(dir);
 }
 
@@ -308,8 +415,16 @@ std::vector<guest_case> placement_cases() {
       {"interleave-all-shm", 2,
        [](check& ck) { placement_case(ck, shm, placement::interleave_over(), segment_bytes, "nvm-ilall"); }},
       {"bind-each-node-hugetlb-2m", 2, bind_each_node_hugetlb_case},
+      // 128 MiB: big enough for the engine to populate with two threads (64 MiB each at least),
+      // pinned to the bound node's two CPUs.
+      {"bind-threads-hugetlb-2m", 2,
+       [](check& ck) {
+         const int n = widest_node(ck);
+         ck.note(fmt::format("node {} has CPUs {}", n, onecopy::sys::format_cpulist(onecopy::sysfs::node_cpus(n))));
+         placement_case(ck, hugetlb, placement::bind_to({n}), 128 * MiB, "nvm-bindwide");
+       }},
       {"interleave-all-hugetlb-2m", 2,
-       [](check& ck) { placement_case(ck, hugetlb, placement::interleave_over(), segment_bytes, "nvm-ilall"); }},
+       [](check& ck) { placement_case(ck, hugetlb, placement::interleave_over(), 128 * MiB, "nvm-ilall"); }},
       {"bind-last-node-thp", 2,
        [](check& ck) {
          placement_case(ck, thp, placement::bind_to({ck.config().nodes - 1}), segment_bytes, "nvm-bindlast");
@@ -319,6 +434,8 @@ std::vector<guest_case> placement_cases() {
       {"reader-other-node-shm", 2, [](check& ck) { reader_case(ck, shm); }},
       {"reader-other-node-hugetlb-2m", 2, [](check& ck) { reader_case(ck, hugetlb); }},
       {"reader-other-node-thp", 2, [](check& ck) { reader_case(ck, thp); }},
+      {"reader-far-node-numa-balancing", 2, numa_balancing_case},
+      {"bind-missing-node", 2, bad_node_case},
       {"hugetlb-pool-short-node1", 2, pool_short_case},
       // TODO(replicate): once `replicate` lands (one file per node, "NAME@nodeN"; attach picks
       // the replica of the caller's node), add here:

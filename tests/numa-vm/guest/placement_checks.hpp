@@ -27,7 +27,7 @@ inline const std::filesystem::path thp_mount = "/mnt/thp";            // tmpfs h
 /// Pages of h on node.
 [[nodiscard]] std::uint64_t pages_on(const std::vector<onecopy::node_pages>& h, int node);
 
-/// Writes the test pattern (depends on seed and offset) into bytes.
+/// Writes the test pattern (one word per 4 KiB page, from seed and offset) into bytes.
 void fill_pattern(std::span<std::byte> bytes, std::uint64_t seed);
 
 /// A published segment and what creating it reported.
