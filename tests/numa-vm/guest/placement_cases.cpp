@@ -169,7 +169,8 @@ void topology_case(check& ck) {
     const auto cpus = onecopy::sysfs::node_cpus(n);
     auto row_text = onecopy::sys::read_text(fmt::format("/sys/devices/system/node/node{}/distance", n));
     while (!row_text.empty() && row_text.back() == '\n') row_text.pop_back();
-    ck.note(fmt::format("node {}: CPUs {}, {} memory, distances {}", n, onecopy::sys::format_cpulist(cpus),
+    ck.note(fmt::format("node {}: CPUs {}, {} memory, distances {}", n,
+                        cpus.empty() ? "none" : onecopy::sys::format_cpulist(cpus),
                         onecopy::format_bytes(onecopy::sysfs::node_meminfo(n).total), row_text));
     if (static_cast<std::size_t>(n) < ck.config().cpus.size())
       ck.expect(onecopy::sys::format_cpulist(cpus) == ck.config().cpus[static_cast<std::size_t>(n)],
