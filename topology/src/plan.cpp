@@ -56,7 +56,7 @@ std::string page_label(page_kind k, std::uint64_t base) {
   switch (k) {
     case page_kind::huge_1g: return "1 GiB hugetlbfs pages";
     case page_kind::huge_2m: return "2 MiB hugetlbfs pages";
-    case page_kind::thp: return "transparent huge pages (THP tmpfs)";
+    case page_kind::thp: return "transparent huge pages";
     case page_kind::base: return fmt::format("{} base pages", format_page_size(base));
   }
   return "";
@@ -466,7 +466,7 @@ class planner {
           if (t_.source() != topology_source::live) note += " (pool sizes recorded, free pages assumed)";
         }
         if (k == page_kind::thp && t_.source() != topology_source::live)
-          note = " (assumed: needs a tmpfs mounted huge=within_size, see 'onecopy setup')";
+          note = " (assumed available: they need a tmpfs mounted huge=within_size, see 'onecopy setup')";
         why(fmt::format("pages: {}{}{}", page_label(k, base), r_.pages && k == *r_.pages ? " (asked for)" : "", note));
         return;
       }
