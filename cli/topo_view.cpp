@@ -232,30 +232,36 @@ std::string segments_text(const std::vector<resident_segment>& segments, std::st
 
 std::string summary_text(const topology& t, const std::vector<resident_segment>& segments, std::string_view store_dir) {
   const auto& i = t.info();
-  std::string out = wrap_lines(fmt::format("{} · {}", source_line(t), counts_line(t)), "", "  ");
+  std::string out = wrap_lines(source_line(t), "", "  ") + wrap_lines(counts_line(t), "", "  ");
   for (const auto& n : t.nodes()) {
     std::string pools;
     for (const auto& p : n.hugepages)
-      pools += fmt::format("{}{} {}/{}", pools.empty() ? "" : ", ", format_page_size(p.page_size),
-                           p.free ? std::to_string(*p.free) : "?", p.total);
-    out += wrap_lines(fmt::format("node {}{}: {} {}, {} free · CPUs {} · huge pages free/all: {}", n.os_index,
+      if ((p.page_size == 2 * MiB || p.page_size == GiB) && p.total > 0)
+        pools += fmt::format("{}{} {}/{}", pools.empty() ? "" : ", ", format_page_size(p.page_size),
+                             p.free ? std::to_string(*p.free) : "?", p.total);
+    out += wrap_lines(fmt::format("node {}{}: {} {}{} · CPUs {} · huge pages {}", n.os_index,
                                   n.allowed ? "" : " (not allowed)", kind_text(n), format_bytes(n.memory),
-                                  n.free ? format_bytes(*n.free) : "?", n.cpus.empty() ? "none" : format_cpulist(n.cpus),
-                                  pools.empty() ? "none" : pools),
+                                  n.free ? fmt::format(" ({} free)", format_bytes(*n.free)) : "",
+                                  n.cpus.empty() ? "none" : format_cpulist(n.cpus),
+                                  pools.empty() ? "none reserved" : "free/all " + pools),
                       "  ", "    ");
-    if (t.nodes().size() > 8 && &n == &t.nodes()[7]) {
-      out += fmt::format("  … {} more nodes ('onecopy topo' lists them)\n", t.nodes().size() - 8);
+  // Keep the overview short: four nodes, or three and a pointer to the full view.
+    if (t.nodes().size() > 4 && &n == &t.nodes()[2]) {
+      out += fmt::format("  … {} more nodes ('onecopy topo' lists them)\n", t.nodes().size() - 3);
       break;
     }
   }
-  for (const auto& g : t.gpus()) {
-    out += fmt::format("  GPU {} {} {} → node {}\n", g.index, g.bus_id, g.name,
-                       g.local_nodes.empty() ? "?" : format_cpulist(g.local_nodes));
-    if (g.index == 3 && t.gpus().size() > 4) {
-      out += fmt::format("  … {} more GPUs\n", t.gpus().size() - 4);
-      break;
-    }
-  }
+  // GPUs grouped by model and local node: "GPUs 0-3 Tesla T4 → node 0 · GPUs 4-7 … → node 1".
+  std::map<std::pair<std::vector<int>, std::string>, std::vector<int>> groups;
+  for (const auto& g : t.gpus()) groups[{g.local_nodes, g.name}].push_back(g.index);
+  std::vector<std::pair<int, std::string>> parts;
+  for (const auto& [key, ids] : groups)
+    parts.emplace_back(ids.front(), fmt::format("GPU{} {} {} → {}", ids.size() > 1 ? "s" : "", format_cpulist(ids),
+                                                key.second, key.first.empty() ? "node ?" : "node " + format_cpulist(key.first)));
+  std::sort(parts.begin(), parts.end());
+  std::string gpus;
+  for (const auto& [first, text] : parts) gpus += (gpus.empty() ? "" : " · ") + text;
+  if (!gpus.empty()) out += wrap_lines(gpus, "  ", "    ");
   if (t.source() == topology_source::live) {
     bool hugetlbfs = false, thp = false;
     for (const auto& m : i.mounts) (m.thp ? thp : hugetlbfs) = true;

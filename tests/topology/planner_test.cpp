@@ -186,6 +186,15 @@ TEST(Planner, InterleaveOverChosenNodes) {
   EXPECT_EQ(p.summary(), "interleave over nodes 0-1, 1 GiB pages, 2 GiB in all");
 }
 
+TEST(Planner, HbmOnlyMachineStillPlaces) {
+  auto parts = live_like();
+  for (auto& n : parts.nodes) n.kind = memory_kind::hbm;
+  const topology t(parts);
+  const auto p = plan(t, request(GiB));
+  EXPECT_EQ(p.policy, plan_policy::replicate);
+  EXPECT_NE(p.reasons.front().find("no ordinary DRAM node"), std::string::npos) << p.reasons.front();
+}
+
 TEST(Planner, RejectsBadRequests) {
   const topology t(live_like());
   EXPECT_THROW((void)plan(t, request(0)), usage_error);

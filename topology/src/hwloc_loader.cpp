@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "devices.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/topology/pci.hpp"
@@ -35,13 +36,14 @@ struct hwloc_deleter {
 };
 using hwloc_ptr = std::unique_ptr<hwloc_topology, hwloc_deleter>;
 
-// A topology handle configured the way onecopy needs it: I/O devices that matter (GPUs), and
-// objects outside our cgroup included so they can be shown and marked rather than vanish.
-hwloc_ptr make_handle() {
+// A topology handle configured the way onecopy needs it: I/O devices that matter (GPUs; the
+// live host reads them from sysfs instead, see devices.hpp), and objects outside our cgroup
+// included so they can be shown and marked rather than vanish.
+hwloc_ptr make_handle(bool io = true) {
   hwloc_topology_t t = nullptr;
   if (hwloc_topology_init(&t) != 0) sys::throw_errno("hwloc_topology_init");
   hwloc_ptr p(t);
-  hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+  hwloc_topology_set_io_types_filter(t, io ? HWLOC_TYPE_FILTER_KEEP_IMPORTANT : HWLOC_TYPE_FILTER_KEEP_NONE);
   hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   return p;
 }
@@ -141,37 +143,13 @@ void assign_home_cpus(std::vector<numa_node>& nodes, const std::vector<int>& cpu
   }
 }
 
-bool is_gpu_vendor(std::uint16_t vendor) { return vendor == 0x10de || vendor == 0x1002; }
-
-// Which PCI devices are GPUs or accelerators (see the quirks in tests/topologies/README.md).
-std::optional<device_kind> classify(hwloc_obj_t pci, const std::vector<std::string>& os_devices,
-                                    const std::vector<numa_node>& nodes, const std::string& bus_id) {
-  const auto& a = pci->attr->pcidev;
-  const unsigned base_class = a.class_id >> 8;
-  const bool display = base_class == 0x03;
-  const bool accel = base_class == 0x12 || a.class_id == 0x0b40;
-  if (is_gpu_vendor(a.vendor_id) && (display || accel)) return device_kind::gpu;
-  for (const auto& n : nodes)
-    if (n.kind == memory_kind::gpu_memory && n.gpu_bus_id == bus_id) return device_kind::gpu;
-  for (const auto& d : os_devices)
-    for (const char* prefix : {"cuda", "nvml", "rsmi", "opencl"})
-      if (d.rfind(prefix, 0) == 0) return device_kind::gpu;
-  if (a.class_id == 0x0302) return device_kind::gpu;  // 3D controller: compute GPUs of any vendor
-  for (const auto& d : os_devices)
-    if (d.rfind("ve", 0) == 0) return device_kind::accelerator;  // NEC VectorEngine
-  if (accel) return device_kind::accelerator;
-  // Plain VGA of other vendors: BMC consoles (Matrox, ASPEED), not compute devices.
-  return std::nullopt;
-}
-
 std::vector<gpu_device> read_gpus(hwloc_topology_t t, const std::vector<numa_node>& nodes) {
-  std::vector<std::pair<pci_address, gpu_device>> found;
+  std::vector<gpu_device> gpus;
   for (hwloc_obj_t pci = hwloc_get_next_pcidev(t, nullptr); pci != nullptr;
        pci = hwloc_get_next_pcidev(t, pci)) {
     const auto& a = pci->attr->pcidev;
-    const pci_address addr{a.domain, a.bus, a.dev, a.func};
     gpu_device g;
-    g.bus_id = addr.to_string();
+    g.bus_id = pci_address{a.domain, a.bus, a.dev, a.func}.to_string();
     g.vendor_id = a.vendor_id;
     g.device_id = a.device_id;
     g.class_id = a.class_id;
@@ -181,18 +159,17 @@ std::vector<gpu_device> read_gpus(hwloc_topology_t t, const std::vector<numa_nod
       g.os_devices.emplace_back(c->name);
       if (model.empty()) model = info_of(c, "GPUModel");
     }
-    const auto kind = classify(pci, g.os_devices, nodes, g.bus_id);
+    const bool owns_memory = std::any_of(nodes.begin(), nodes.end(), [&](const numa_node& n) {
+      return n.kind == memory_kind::gpu_memory && n.gpu_bus_id == g.bus_id;
+    });
+    const auto kind = detail::classify_pci(a.vendor_id, a.class_id, g.os_devices, owns_memory);
     if (!kind) continue;
     g.kind = *kind;
     g.vendor = std::string(pci_vendor_name(a.vendor_id));
     if (g.vendor.empty()) g.vendor = info_of(pci, "PCIVendor");
     if (g.vendor.empty()) g.vendor = fmt::format("vendor {:04x}", a.vendor_id);
     g.name = !model.empty() ? model : info_of(pci, "PCIDevice");
-    if (g.name.empty()) {
-      const char* cls = a.class_id == 0x0300 ? "VGA" : a.class_id == 0x0302 ? "3D controller"
-                        : (a.class_id >> 8) == 0x03 ? "display controller" : "PCI device";
-      g.name = fmt::format("{} [{:04x}:{:04x}]", cls, a.vendor_id, a.device_id);
-    }
+    if (g.name.empty()) g.name = detail::pci_fallback_name(a.vendor_id, a.device_id, a.class_id);
 
     // Locality: the nearest non-I/O ancestor (a Package, Group, L3 cache or the Machine). When
     // its nodeset holds no host node (a restricted export can leave it empty), go up.
@@ -212,14 +189,9 @@ std::vector<gpu_device> read_gpus(hwloc_topology_t t, const std::vector<numa_nod
     }
     for (const auto& n : nodes)
       if (n.kind == memory_kind::gpu_memory && n.gpu_bus_id == g.bus_id) g.memory_nodes.push_back(n.os_index);
-    found.emplace_back(addr, std::move(g));
-  }
-  std::sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
-  std::vector<gpu_device> gpus;
-  for (auto& [addr, g] : found) {
-    g.index = static_cast<int>(gpus.size());
     gpus.push_back(std::move(g));
   }
+  detail::number_gpus(gpus);
   return gpus;
 }
 
@@ -347,7 +319,10 @@ topology finish(hwloc_topology_t t, topology_source source, std::string origin, 
   p.origin = std::move(origin);
   if (p.hwloc_version.empty() || source != topology_source::xml)
     p.hwloc_version = library_version();
-  if (source == topology_source::live) overlay_live(p);
+  if (source == topology_source::live) {
+    overlay_live(p);
+    p.gpus = detail::sysfs_gpus(p.nodes);
+  }
   p.load_seconds = std::chrono::duration<double>(clock::now() - start).count();
   return topology(std::move(p));
 }
@@ -356,13 +331,13 @@ topology finish(hwloc_topology_t t, topology_source source, std::string origin, 
 
 topology topology::live() {
   const auto start = clock::now();
-  hwloc_ptr h = make_handle();
-  if (hwloc_topology_load(h.get()) != 0) sys::throw_errno("hwloc_topology_load(this host)");
   // HWLOC_XMLFILE / HWLOC_SYNTHETIC in the environment replace the host: then it is not live.
-  if (!hwloc_topology_is_thissystem(h.get())) {
-    const char* xml = std::getenv("HWLOC_XMLFILE");
+  const char* xml = std::getenv("HWLOC_XMLFILE");
+  const bool replaced = (xml != nullptr && *xml != '\0') || std::getenv("HWLOC_SYNTHETIC") != nullptr;
+  hwloc_ptr h = make_handle(replaced);
+  if (hwloc_topology_load(h.get()) != 0) sys::throw_errno("hwloc_topology_load(this host)");
+  if (!hwloc_topology_is_thissystem(h.get()))
     return finish(h.get(), topology_source::xml, xml != nullptr ? xml : "HWLOC_* environment", start);
-  }
   return finish(h.get(), topology_source::live, "", start);
 }
 

@@ -70,8 +70,15 @@ class planner {
     if (r_.size == 0) throw usage_error("plan: the size is 0 bytes; plan at least one byte");
     for (const auto& n : t_.nodes())
       if (candidate(n)) candidates_.push_back(n.os_index);
-    if (candidates_.empty())
-      throw usage_error("plan: this topology has no allowed node with ordinary memory to place a host copy on");
+    if (candidates_.empty()) {
+      // No ordinary memory at all (e.g. an HBM-only machine): any allowed host memory will do.
+      for (const auto& n : t_.nodes())
+        if (n.allowed && n.kind != memory_kind::gpu_memory && n.memory > 0) candidates_.push_back(n.os_index);
+      if (candidates_.empty())
+        throw usage_error("plan: this topology has no allowed node with host memory to place a copy on");
+      why(fmt::format("nodes: no ordinary DRAM node; using {} ({})", nodes_text(candidates_),
+                      to_string(node(candidates_.front()).kind)));
+    }
     out_.size = r_.size;
     out_.budget = r_.budget != 0 ? r_.budget : default_budget();
     out_.consumer_nodes = consumers();
@@ -99,6 +106,7 @@ class planner {
   static bool candidate(const numa_node& n) {
     return n.allowed && n.kind == memory_kind::dram && n.memory > 0;
   }
+  bool usable(int os) const { return std::find(candidates_.begin(), candidates_.end(), os) != candidates_.end(); }
   static std::uint64_t usable_base(const numa_node& n) { return n.free_base_memory() / 100 * headroom_percent; }
   static std::uint64_t pool_free_bytes(const numa_node& n, std::uint64_t page) {
     const page_pool* p = n.pool(page);
@@ -160,7 +168,7 @@ class planner {
         const auto& g = t_.gpus()[static_cast<std::size_t>(idx)];
         const std::string who = fmt::format("GPU {} ({})", idx, g.bus_id);
         std::vector<int> local;
-        for (int os : g.local_nodes) local.push_back(candidate(node(os)) ? os : substitute(os, who));
+        for (int os : g.local_nodes) local.push_back(usable(os) ? os : substitute(os, who));
         if (local.empty()) {
           local = candidates_;
           why(fmt::format("consumers: {} has no local NUMA node in this topology: every node counts as local", who));
@@ -186,7 +194,7 @@ class planner {
       }
       std::string line;
       for (const auto& [os, cpus] : cpus_by_node) {
-        const int use = candidate(node(os)) ? os : substitute(os, fmt::format("CPU {}", sys::format_cpulist(cpus)));
+        const int use = usable(os) ? os : substitute(os, fmt::format("CPU {}", sys::format_cpulist(cpus)));
         nodes.insert(use);
         line += fmt::format("{}CPU{} {} → node {}", line.empty() ? "" : "; ", cpus.size() > 1 ? "s" : "",
                             sys::format_cpulist(cpus), os);
@@ -207,10 +215,14 @@ class planner {
   void explain_skipped() {
     std::map<std::string, std::vector<int>> skipped;
     for (const auto& n : t_.nodes()) {
+      if (usable(n.os_index)) {
+        if (n.cpus.empty()) skipped["no CPUs"].push_back(n.os_index);
+        continue;
+      }
       if (!n.allowed) skipped["not allowed to this process"].push_back(n.os_index);
       else if (n.kind == memory_kind::gpu_memory) skipped["GPU memory: never a host copy"].push_back(n.os_index);
       else if (n.kind != memory_kind::dram) skipped[fmt::format("{}: only on explicit bind", to_string(n.kind))].push_back(n.os_index);
-      else if (n.cpus.empty()) skipped["no CPUs"].push_back(n.os_index);
+      else skipped["no memory"].push_back(n.os_index);
     }
     if (skipped.empty()) return;
     std::string line;
