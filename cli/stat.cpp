@@ -29,7 +29,7 @@ int run_stat(const std::string& name, bool json, int node) {
     j["mapped_by"] = mapped;
     j["resident_histogram"] = nlohmann::json::array();
     for (const auto& h : seg.node_histogram()) j["resident_histogram"].push_back({{"node", h.node}, {"pages", h.pages}});
-    j["replicas"] = nlohmann::json::array();
+    // Only for a replicated segment: one entry per replica file.
     for (const auto& e : replicas) {
       auto r = info_json(e.info);
       r["name"] = e.name;
