@@ -18,7 +18,7 @@ optional_debian=()
 python_packages=()
 for arg in "$@"; do
   case "$arg" in
-    --python) python_packages+=(numpy pytest) ;;
+    --python) python_packages+=(numpy pytest safetensors) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
