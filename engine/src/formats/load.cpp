@@ -207,7 +207,8 @@ std::string merge_metadata(const std::vector<tensor_file>& files, std::vector<st
   json merged = json::object();
   std::map<std::string, std::string> source;  // key → file it came from
   for (const auto* f : with) {
-    for (const auto& [k, v] : json::parse(f->metadata).items()) {
+    const json meta = json::parse(f->metadata);  // our own dump: valid
+    for (const auto& [k, v] : meta.items()) {
       if (!merged.contains(k)) {
         merged[k] = v;
         source[k] = f->path.filename().string();

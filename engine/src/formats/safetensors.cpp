@@ -53,10 +53,18 @@ std::string supported_types() {
   return s;
 }
 
-// A name as messages show it: quoted, cut at 60 bytes.
+// A name as messages show it: quoted, control bytes as \xNN (a NUL would end what()), cut
+// at 60 bytes.
 std::string shown(std::string_view name) {
-  if (name.size() <= 60) return fmt::format("'{}'", name);
-  return fmt::format("'{}…' ({} bytes)", name.substr(0, 60), name.size());
+  std::string s;
+  for (char c : name.substr(0, 60)) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      s += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    else
+      s += c;
+  }
+  if (name.size() <= 60) return fmt::format("'{}'", s);
+  return fmt::format("'{}…' ({} bytes)", s, name.size());
 }
 
 std::uint64_t load_le64(const std::byte* p) {
@@ -65,42 +73,67 @@ std::uint64_t load_le64(const std::byte* p) {
   return v;
 }
 
-// Parses with a callback that refuses duplicate keys (nlohmann keeps the last silently) and
-// nesting deeper than max_depth.
-json parse_header(std::string_view text, std::string_view source) {
-  std::vector<std::set<std::string>> keys;  // one set per open object
-  auto check = [&](int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (depth >= max_depth)
-          throw format_error(fmt::format("{}: header: nested deeper than a safetensors header "
-                                         "can be ({} levels)", source, max_depth));
-        if (event == json::parse_event_t::object_start) keys.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        keys.pop_back();
-        break;
-      case json::parse_event_t::key: {
-        const auto& key = parsed.get_ref<const std::string&>();
-        if (!keys.back().insert(key).second)
-          throw format_error(fmt::format("{}: header: duplicate key {}{}", source, shown(key),
-                                         depth == 1 ? " (two tensors of the same name)" : ""));
-        break;
-      }
-      default:
-        break;
-    }
+// A first, DOM-less pass over the header (SAX): refuses duplicate keys, which nlohmann's DOM
+// would resolve silently (last wins), and nesting deeper than max_depth, before the DOM pass
+// spends memory on it. (A parse callback could do both, but nlohmann 3.11's callback parser
+// rescans the parent object at every object end: quadratic in the number of tensors.)
+class header_checker {
+ public:
+  explicit header_checker(std::string_view source) : source_(source) {}
+
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const json::string_t&) { return true; }
+  bool string(json::string_t&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool start_object(std::size_t) {
+    open();
+    keys_.emplace_back();
     return true;
-  };
-  try {
-    return json::parse(text.begin(), text.end(), check);
-  } catch (const json::parse_error& e) {
+  }
+  bool key(json::string_t& key) {
+    if (!keys_.back().insert(key).second)
+      throw format_error(fmt::format("{}: header: duplicate key {}{}", source_, shown(key),
+                                     keys_.size() == 1 ? " (two tensors of the same name)" : ""));
+    return true;
+  }
+  bool end_object() {
+    keys_.pop_back();
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    open();
+    return true;
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
     // "[json.exception.parse_error.101] parse error at …": keep what follows the tag.
     std::string_view what = e.what();
     if (auto cut = what.find("] "); cut != std::string_view::npos) what.remove_prefix(cut + 2);
-    throw format_error(fmt::format("{}: header: not valid JSON: {}", source, what));
+    throw format_error(fmt::format("{}: header: not valid JSON: {}", source_, what));
   }
+
+ private:
+  void open() {
+    if (++depth_ > max_depth)
+      throw format_error(fmt::format("{}: header: nested deeper than a safetensors header can be "
+                                     "({} levels)", source_, max_depth));
+  }
+  std::string_view source_;
+  int depth_ = 0;
+  std::vector<std::set<std::string>> keys_;  // one set per open object
+};
+
+json parse_header(std::string_view text, std::string_view source) {
+  header_checker checker(source);
+  (void)json::sax_parse(text.begin(), text.end(), &checker);
+  return json::parse(text.begin(), text.end());
 }
 
 struct parsed_tensor {

@@ -38,6 +38,8 @@ struct load_item {
 
 /// What a load will do: the files, the segment's layout and metadata. Built by plan_load().
 struct load_plan {
+  load_plan() = default;  // not an aggregate: a braced list of paths means the inputs overload
+
   std::vector<tensor_file> files;
   std::vector<load_item> items;  ///< one per layout tensor, same order
   onecopy::layout layout;        ///< the segment's tensor table
