@@ -2,7 +2,6 @@
 #include "put_tensors.hpp"
 
 #include <filesystem>
-#include <map>
 
 #include <fmt/format.h>
 
@@ -19,15 +18,6 @@ namespace fs = std::filesystem;
 std::string gb_per_second(std::uint64_t bytes, double seconds) {
   if (seconds <= 0) return "-";
   return fmt::format("{:.2f} GB/s", static_cast<double>(bytes) / seconds / 1e9);
-}
-
-// "291 tensors (bf16 290, f32 1)"
-std::string tensor_summary(const layout& l) {
-  std::map<std::string_view, std::size_t> by_type;
-  for (const auto& t : l.tensors()) ++by_type[dtype_name(t.type)];
-  std::string types;
-  for (const auto& [name, n] : by_type) types += fmt::format("{}{} {}", types.empty() ? "" : ", ", name, n);
-  return fmt::format("{} tensor{} ({})", l.tensors().size(), l.tensors().size() == 1 ? "" : "s", types);
 }
 
 }  // namespace
@@ -76,7 +66,7 @@ int put_tensor_files(const std::string& name, const std::vector<std::string>& in
   for (const auto& f : r.report.fallbacks) fmt::print("fallback: {}\n", f);
   for (const auto& w : r.report.warnings) fmt::print("warning: {}\n", w);
   for (const auto& w : plan.warnings) fmt::print("warning: {}\n", w);
-  fmt::print("put {}: {}, {} in {} pages at {}\n", r.segment.name(), tensor_summary(plan.layout),
+  fmt::print("put {}: {}, {}, pages {}\n  path {}\n", r.segment.name(), tensor_summary(info.tensors),
              format_bytes(info.data_size), pages_text(info), r.segment.path().string());
   constexpr std::size_t shown = 8;
   for (std::size_t i = 0; i < plan.files.size() && i < shown; ++i) {

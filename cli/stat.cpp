@@ -40,9 +40,7 @@ int run_stat(const std::string& name, bool json) {
   for (int p : mapped) pids += (pids.empty() ? "" : " ") + std::to_string(p);
   fmt::print("mapped by  {}\n", pids.empty() ? "no process" : pids);
   if (info.bundle) {
-    fmt::print("tensors    {}\n", info.tensors.size());
-    for (const auto& t : info.tensors)
-      fmt::print("  {:<48} {:<24} {:>10}\n", t.name, shape_text(t), format_bytes(t.size));
+    fmt::print("tensors    {}\n{}", tensor_summary(info.tensors), tensor_table(info.tensors));
   } else {
     fmt::print("array      {}\n", shape_text(info.tensors.front()));
   }
