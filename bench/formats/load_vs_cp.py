@@ -3,7 +3,9 @@
 """Load throughput of a safetensors file from the page cache into a segment (`onecopy put`)
 against `cp` of the same file to /dev/shm, measured in the same run, alternating, median of N.
 
-usage: load_vs_cp.py ONECOPY [--size-gib 2] [--runs 5] [--dir /var/tmp]
+usage: load_vs_cp.py ONECOPY [--size-gib 2] [--runs 5] [--dir /var/tmp] [--store DIR --pages P]
+--store: where both the segment and cp's copy go (default a fresh dir in /dev/shm: 4 KiB
+pages); e.g. a tmpfs mounted huge=within_size with --pages thp.
 Prints one JSON record. The machine is shared: medians, and the spread, not single runs.
 """
 import argparse
@@ -48,10 +50,12 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--store", default=None)
+    ap.add_argument("--pages", default="4k")
     a = ap.parse_args()
     size = int(a.size_gib * (1 << 30))
     work = tempfile.mkdtemp(prefix="onecopy-bench.", dir=a.dir)
-    store = tempfile.mkdtemp(prefix="onecopy-bench.", dir="/dev/shm")
+    store = tempfile.mkdtemp(prefix="onecopy-bench.", dir=a.store or "/dev/shm")
     src = os.path.join(work, "model.safetensors")
     try:
         make_file(src, size)
@@ -70,7 +74,7 @@ def main():
                     cp_s.append(time.perf_counter() - t)
                     os.unlink(dst)
                 else:
-                    cmd = [a.onecopy, "put", "w", src, "--json", "--pages", "4k"]
+                    cmd = [a.onecopy, "put", "w", src, "--json", "--pages", a.pages]
                     if a.threads:
                         cmd += ["--threads", str(a.threads)]
                     t = time.perf_counter()
@@ -83,7 +87,7 @@ def main():
         gb = file_size / 1e9
         med = statistics.median
         print(json.dumps({
-            "file_bytes": file_size, "runs": a.runs, "cached_before": cached_fraction(src),
+            "file_bytes": file_size, "runs": a.runs, "store": store, "pages": a.pages, "cached_before": cached_fraction(src),
             "cpus": os.cpu_count(), "kernel": os.uname().release,
             "cp_to_dev_shm": {"median_s": med(cp_s), "GBps": gb / med(cp_s), "all_s": cp_s},
             "onecopy_put": {"median_s": med(put_s), "GBps": gb / med(put_s), "all_s": put_s},

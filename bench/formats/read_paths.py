@@ -22,20 +22,26 @@ PIECE = 8 << 20
 def run_threads(n, pieces, work):
     it = iter(pieces)
     lock = threading.Lock()
+    errors = []
 
     def loop():
-        while True:
-            with lock:
-                p = next(it, None)
-            if p is None:
-                return
-            work(p)
+        try:
+            while not errors:
+                with lock:
+                    p = next(it, None)
+                if p is None:
+                    return
+                work(p)
+        except OSError as e:
+            errors.append(e)
 
     ts = [threading.Thread(target=loop) for _ in range(n)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
+    if errors:
+        raise errors[0]
 
 
 def main():
