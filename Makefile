@@ -4,9 +4,11 @@
 JOBS ?= $(shell nproc)
 RELEASE := build/release
 TESTBUILD := build/test
+FUZZBUILD := build/fuzz
+FUZZ_SECONDS ?= 300
 CMAKE_COMMON := -DCMAKE_CUDA_ARCHITECTURES=90
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test fuzz clean
 
 all: build
 
@@ -30,6 +32,17 @@ test:
 	  -DONECOPY_WERROR=ON $(CMAKE_COMMON) >/dev/null
 	@cmake --build $(TESTBUILD) -j$(JOBS)
 	@cd $(TESTBUILD) && ctest --output-on-failure --timeout 900
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
+# libFuzzer targets (clang, ASan+UBSan, own build dir): the safetensors and .npy parsers and
+# segment-header validation, each for FUZZ_SECONDS from seeds written by numpy/safetensors.
+fuzz:
+	@./scripts/install-deps.sh --python --fuzz
+	@cmake -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 \
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DONECOPY_FUZZ=ON -DONECOPY_BUILD_TESTS=OFF \
+	  -DONECOPY_BUILD_BENCH=OFF -DONECOPY_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_COMMON) >/dev/null
+	@cmake --build $(FUZZBUILD) -j$(JOBS) --target fuzz_safetensors fuzz_npy fuzz_segment_header fuzz_seeds
+	@cd $(FUZZBUILD) && ctest -L fuzz --output-on-failure
 
 clean:
 	rm -rf build

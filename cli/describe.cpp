@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "describe.hpp"
 
+#include <algorithm>
 #include <ctime>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -24,6 +26,29 @@ std::string shape_text(const tensor_entry& t) {
   std::string s = std::string(dtype_name(t.type)) + "[";
   for (std::size_t i = 0; i < t.shape.size(); ++i) s += (i ? "," : "") + std::to_string(t.shape[i]);
   return s + "]";
+}
+
+std::string tensor_summary(const std::vector<tensor_entry>& tensors) {
+  std::map<std::string_view, std::size_t> by_type;
+  for (const auto& t : tensors) ++by_type[dtype_name(t.type)];
+  std::string types;
+  for (const auto& [name, n] : by_type) types += fmt::format("{}{} {}", types.empty() ? "" : ", ", name, n);
+  return fmt::format("{} tensor{} ({})", tensors.size(), tensors.size() == 1 ? "" : "s", types);
+}
+
+std::string tensor_table(const std::vector<tensor_entry>& tensors, std::string_view indent) {
+  std::size_t name_width = 0, shape_width = 0;
+  std::vector<std::string> shapes;
+  for (const auto& t : tensors) {
+    name_width = std::max(name_width, std::min<std::size_t>(t.name.size(), 80));
+    shapes.push_back(shape_text(t));
+    shape_width = std::max(shape_width, shapes.back().size());
+  }
+  std::string out;
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    out += fmt::format("{}{:<{}}  {:<{}}  {:>10}\n", indent, tensors[i].name, name_width, shapes[i],
+                       shape_width, format_bytes(tensors[i].size));
+  return out;
 }
 
 std::string pages_text(const segment_info& info) {

@@ -21,6 +21,11 @@ namespace onecopy::cli {
 [[nodiscard]] std::string histogram_text(const std::vector<node_pages>& histogram);
 /// "f32[1024,768]".
 [[nodiscard]] std::string shape_text(const tensor_entry& t);
+/// "291 tensors (bf16 290, f32 1)".
+[[nodiscard]] std::string tensor_summary(const std::vector<tensor_entry>& tensors);
+/// One line per tensor — name, dtype[shape], size — in columns as wide as the longest entry
+/// (names over 80 bytes overflow their column), each line starting with indent.
+[[nodiscard]] std::string tensor_table(const std::vector<tensor_entry>& tensors, std::string_view indent = "  ");
 /// 16 lowercase hex digits.
 [[nodiscard]] std::string checksum_text(std::uint64_t checksum);
 /// ISO-8601 UTC from Unix nanoseconds.

@@ -3,11 +3,13 @@
 #include <charconv>
 #include <chrono>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "cli.hpp"
 #include "describe.hpp"
+#include "put_tensors.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
@@ -19,7 +21,7 @@ namespace {
 
 struct put_args {
   std::string name;
-  std::string file;
+  std::vector<std::string> files;
   std::string zeros;
   std::string dtype_text;
   std::string shape_text;
@@ -65,25 +67,43 @@ layout raw_layout(const put_args& a, std::uint64_t bytes) {
   return l;
 }
 
-int run_put(const put_args& a) {
-  using clock = std::chrono::steady_clock;
-  if (a.file.empty() == a.zeros.empty())
-    throw usage_error("give either FILE or --zeros SIZE (exactly one)");
-  std::uint64_t bytes = 0;
-  if (!a.zeros.empty()) {
-    bytes = parse_size(a.zeros);
-  } else {
-    const auto st = sys::lstat_if_exists(a.file);
-    if (!st) throw os_error(ENOENT, fmt::format("input {}", a.file));
-    bytes = st->size;
-  }
-  const layout l = raw_layout(a, bytes);
+create_options options_of(const put_args& a) {
   create_options opts;
   opts.pages = parse_page_size(a.pages);
   opts.strict = a.strict;
   opts.replace = a.replace;
   opts.remove_when_unused = a.when_unused;
   opts.threads = a.threads;
+  return opts;
+}
+
+int run_put(const put_args& a) {
+  using clock = std::chrono::steady_clock;
+  if (a.files.empty() == a.zeros.empty())
+    throw usage_error("give either FILE or --zeros SIZE (exactly one)");
+  if (is_tensor_input(a.files)) {  // .safetensors, .npy, model directories: put_tensors.cpp
+    if (!a.dtype_text.empty() || !a.shape_text.empty())
+      throw usage_error("--dtype and --shape describe raw files; tensor files carry their own");
+    // Placement is planned once the loader knows the bundle's size.
+    std::optional<put_plan> planned;
+    return put_tensor_files(a.name, a.files, options_of(a), a.json,
+                            [&](std::uint64_t bytes, create_options& opts) {
+                              planned = plan_put(a.name, a.numa, a.pages, a.strict, a.plan, bytes, opts, a.json);
+                              return planned->create;
+                            });
+  }
+  if (a.files.size() > 1) throw usage_error("several FILEs load together only as .safetensors or .npy files");
+  const std::string file = a.files.empty() ? std::string() : a.files.front();
+  std::uint64_t bytes = 0;
+  if (!a.zeros.empty()) {
+    bytes = parse_size(a.zeros);
+  } else {
+    const auto st = sys::lstat_if_exists(file);
+    if (!st) throw os_error(ENOENT, fmt::format("input {}", file));
+    bytes = st->size;
+  }
+  const layout l = raw_layout(a, bytes);
+  create_options opts = options_of(a);
   const put_plan planned = plan_put(a.name, a.numa, a.pages, a.strict, a.plan, l.data_size(), opts, a.json);
   if (!planned.create) return 0;
 
@@ -91,7 +111,7 @@ int run_put(const put_args& a) {
   const auto t0 = clock::now();
   draft d = s.create(a.name, l, opts);
   const auto t1 = clock::now();
-  if (!a.file.empty()) d.read_from_file(a.file, 0, 0, bytes);  // --zeros: populate gave zeros
+  if (!file.empty()) d.read_from_file(file, 0, 0, bytes);  // --zeros: populate gave zeros
   const auto t2 = clock::now();
   const create_report report = d.report();
   segment seg = std::move(d).publish();
@@ -131,7 +151,8 @@ void add_put(CLI::App& app, registry& r) {
   auto a = std::make_shared<put_args>();
   auto* sub = app.add_subcommand("put", "Create a segment from a file or zeros, publish it read-only");
   sub->add_option("NAME", a->name, "Segment name: 1-200 of A-Z a-z 0-9 . _ -, not starting with '.'")->required();
-  sub->add_option("FILE", a->file, "Raw bytes to copy in");
+  sub->add_option("FILE", a->files, "Raw bytes to copy in; or .safetensors / .npy files, a model "
+                 "directory or its *.safetensors.index.json: all into one bundle of tensors");
   sub->add_option("--zeros", a->zeros, "Create SIZE bytes of zeros instead of reading a file (e.g. 1GiB)");
   sub->add_option("--dtype", a->dtype_text, "Element type of the array: u8 i8 u16 i16 u32 i32 u64 i64 f16 bf16 f32 f64 bool");
   sub->add_option("--shape", a->shape_text, "Array shape, comma-separated (e.g. 1024,768)");

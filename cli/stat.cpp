@@ -64,9 +64,7 @@ int run_stat(const std::string& name, bool json, int node) {
     }
   }
   if (info.bundle) {
-    fmt::print("tensors    {}\n", info.tensors.size());
-    for (const auto& t : info.tensors)
-      fmt::print("  {:<48} {:<24} {:>10}\n", t.name, shape_text(t), format_bytes(t.size));
+    fmt::print("tensors    {}\n{}", tensor_summary(info.tensors), tensor_table(info.tensors));
   } else {
     fmt::print("array      {}\n", shape_text(info.tensors.front()));
   }

@@ -22,6 +22,7 @@
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/topology/sysfs.hpp"
 #include "onecopy/units.hpp"
+#include "parallel_read.hpp"
 #include "test_hooks.hpp"
 
 namespace onecopy {
@@ -59,37 +60,8 @@ void draft::read_from_file(const std::filesystem::path& file, std::uint64_t file
   sys::unique_fd fd = sys::open(file, O_RDONLY);
   // Parallel pread in 8 MiB pieces: page-cache copies scale with threads until memory
   // bandwidth is reached.
-  constexpr std::uint64_t piece = 8 * MiB;
-  const std::uint64_t pieces = (len + piece - 1) / piece;
-  unsigned threads = impl_->opts.threads ? impl_->opts.threads : std::max(1u, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::min<std::uint64_t>(threads, std::max<std::uint64_t>(pieces, 1)));
-  std::atomic<std::uint64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::atomic_flag error_set;
-  std::byte* out = bytes().data() + data_offset;
-  auto work = [&] {
-    try {
-      for (std::uint64_t i = next++; i < pieces && !failed; i = next++) {
-        const std::uint64_t at = i * piece;
-        const std::uint64_t n = std::min(piece, len - at);
-        const std::size_t got = sys::pread_full(fd.get(), out + at, n, file_offset + at, file);
-        if (got != n)
-          throw format_error(fmt::format("{}: file ends at {} bytes, before the {} bytes needed "
-                                         "from offset {}", file.string(), file_offset + at + got,
-                                         len, file_offset));
-      }
-    } catch (...) {
-      failed = true;
-      if (!error_set.test_and_set()) error = std::current_exception();
-    }
-  };
-  {
-    std::vector<std::jthread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-    work();
-  }
-  if (error) std::rethrow_exception(error);
+  const detail::read_job job{fd.get(), &file, file_offset, bytes().data() + data_offset, len, 0};
+  detail::parallel_pread({&job, 1}, impl_->opts.threads);
 }
 
 namespace {

@@ -15,7 +15,7 @@ struct dtype_row {
   std::string_view aliases[3];
 };
 
-constexpr std::array<dtype_row, 18> rows{{
+constexpr std::array<dtype_row, 20> rows{{
     {dtype::u8, 1, "u8", {"uint8", "", ""}},
     {dtype::i8, 1, "i8", {"int8", "", ""}},
     {dtype::u16, 2, "u16", {"uint16", "", ""}},
@@ -34,6 +34,8 @@ constexpr std::array<dtype_row, 18> rows{{
     {dtype::f8_e8m0, 1, "f8_e8m0", {"float8_e8m0fnu", "f8_e8m0fnu", ""}},
     {dtype::c64, 8, "c64", {"complex64", "", ""}},
     {dtype::c128, 16, "c128", {"complex128", "", ""}},
+    {dtype::f8_e4m3fnuz, 1, "f8_e4m3fnuz", {"float8_e4m3fnuz", "", ""}},
+    {dtype::f8_e5m2fnuz, 1, "f8_e5m2fnuz", {"float8_e5m2fnuz", "", ""}},
 }};
 
 const dtype_row* row_of(dtype t) noexcept {

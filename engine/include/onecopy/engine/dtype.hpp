@@ -14,6 +14,7 @@ enum class dtype : std::uint16_t {
   u8 = 1, i8 = 2, u16 = 3, i16 = 4, u32 = 5, i32 = 6, u64 = 7, i64 = 8,
   f16 = 9, bf16 = 10, f32 = 11, f64 = 12, boolean = 13,
   f8_e4m3 = 14, f8_e5m2 = 15, f8_e8m0 = 16, c64 = 17, c128 = 18,
+  f8_e4m3fnuz = 19, f8_e5m2fnuz = 20,
 };
 
 /// Bytes per element.

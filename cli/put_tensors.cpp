@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "put_tensors.hpp"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "describe.hpp"
+#include "onecopy/engine/formats/load.hpp"
+#include "onecopy/units.hpp"
+
+namespace onecopy::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string gb_per_second(std::uint64_t bytes, double seconds) {
+  if (seconds <= 0) return "-";
+  return fmt::format("{:.2f} GB/s", static_cast<double>(bytes) / seconds / 1e9);
+}
+
+}  // namespace
+
+bool is_tensor_input(const std::vector<std::string>& inputs) {
+  for (const auto& in : inputs) {
+    const fs::path p(in);
+    std::error_code ec;
+    if (fs::is_directory(p, ec) || p.extension() == ".safetensors" || p.extension() == ".npy" ||
+        in.ends_with(".safetensors.index.json"))
+      return true;
+  }
+  return false;
+}
+
+int put_tensor_files(const std::string& name, const std::vector<std::string>& inputs,
+                     create_options opts, bool json, const plan_placement& place) {
+  const std::vector<fs::path> paths(inputs.begin(), inputs.end());
+  const formats::load_plan plan = formats::plan_load(paths);
+  if (!place(plan.bytes(), opts)) return 0;
+  store s = store::from_environment();
+  const formats::load_result r = formats::load_into(s, name, plan, opts);
+  const auto& info = r.segment.info();
+  const std::uint64_t bytes = plan.bytes();
+
+  if (json) {
+    auto j = info_json(info);
+    j["name"] = r.segment.name();
+    j["path"] = r.segment.path().string();
+    j["fallbacks"] = r.report.fallbacks;
+    j["warnings"] = r.report.warnings;
+    j["load_notes"] = plan.notes;
+    j["load_warnings"] = plan.warnings;
+    j["sources"] = nlohmann::json::array();
+    for (const auto& f : plan.files) {
+      std::uint64_t file_bytes = 0;
+      for (const auto& t : f.tensors) file_bytes += t.size;
+      j["sources"].push_back({{"path", f.path.string()}, {"format", formats::to_string(f.format)},
+                              {"version", f.version}, {"tensors", f.tensors.size()},
+                              {"header_bytes", f.header_size}, {"tensor_bytes", file_bytes}});
+    }
+    j["seconds"] = {{"create", r.create_seconds}, {"populate", r.report.populate_seconds},
+                    {"fill", r.fill_seconds}, {"publish", r.publish_seconds}};
+    print_json(j);
+    return 0;
+  }
+  for (const auto& f : r.report.fallbacks) fmt::print("fallback: {}\n", f);
+  for (const auto& w : r.report.warnings) fmt::print("warning: {}\n", w);
+  for (const auto& w : plan.warnings) fmt::print("warning: {}\n", w);
+  fmt::print("put {}: {}, {}, pages {}\n  path {}\n", r.segment.name(), tensor_summary(info.tensors),
+             format_bytes(info.data_size), pages_text(info), r.segment.path().string());
+  constexpr std::size_t shown = 8;
+  for (std::size_t i = 0; i < plan.files.size() && i < shown; ++i) {
+    const auto& f = plan.files[i];
+    fmt::print("  from {} ({}{}{}, {} tensor{})\n", f.path.string(), formats::to_string(f.format),
+               f.version.empty() ? "" : " ", f.version, f.tensors.size(), f.tensors.size() == 1 ? "" : "s");
+  }
+  if (plan.files.size() > shown) fmt::print("  … and {} more files\n", plan.files.size() - shown);
+  for (const auto& n : plan.notes) fmt::print("  {}\n", n);
+  if (!info.metadata.empty())
+    fmt::print("  metadata {}\n", info.metadata.size() > 120 ? info.metadata.substr(0, 120) + "…" : info.metadata);
+  fmt::print("  placement {}, pages per node: {}\n", info.where.to_string(), histogram_text(info.histogram));
+  fmt::print("  checksum {}   create {} (populate {}), fill {} ({}), publish {}\n",
+             checksum_text(info.checksum), format_seconds(r.create_seconds),
+             format_seconds(r.report.populate_seconds), format_seconds(r.fill_seconds),
+             gb_per_second(bytes, r.fill_seconds), format_seconds(r.publish_seconds));
+  return 0;
+}
+
+}  // namespace onecopy::cli

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internal. Copying byte ranges of files into memory with parallel pread: the fill path of
+// draft::read_from_file and of the tensor-file loader.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+
+namespace onecopy::detail {
+
+/// One range to copy: len bytes of the open file fd from file_offset into out.
+struct read_job {
+  int fd = -1;
+  const std::filesystem::path* file = nullptr;  ///< for messages
+  std::uint64_t file_offset = 0;
+  std::byte* out = nullptr;
+  std::uint64_t len = 0;
+  /// Reverse the bytes of every swap_unit-byte word after reading (big-endian input); 0 or 1 =
+  /// no swap. pre: len % swap_unit == 0
+  unsigned swap_unit = 0;
+};
+
+/// Size of the pieces the jobs are cut into; threads take pieces in order, so one large job
+/// and many small ones both spread over all threads.
+inline constexpr std::uint64_t read_piece = std::uint64_t{8} << 20;
+
+/// Runs every job, with threads threads (0 = one per CPU) taking read_piece-sized pieces.
+/// The first error stops the others and is rethrown.
+/// @throws os_error "pread(<file>, …)"; format_error "<file>: file ends at …" when a file is
+///         shorter than a job needs
+void parallel_pread(std::span<const read_job> jobs, unsigned threads);
+
+/// Reverses the bytes of each unit-byte word of data (unit 2, 4, 8 or 16).
+void swap_bytes(std::span<std::byte> data, unsigned unit) noexcept;
+
+}  // namespace onecopy::detail
