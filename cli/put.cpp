@@ -108,7 +108,7 @@ int run_put(const put_args& a) {
   }
   for (const auto& f : report.fallbacks) fmt::print("fallback: {}\n", f);
   for (const auto& w : report.warnings) fmt::print("warning: {}\n", w);
-  fmt::print("put {}: {} in {} pages at {}\n", seg.name(), format_bytes(seg.info().data_size),
+  fmt::print("put {}: {}, pages {}\n  path {}\n", seg.name(), format_bytes(seg.info().data_size),
              pages_text(seg.info()), seg.path().string());
   fmt::print("  placement {}, pages per node: {}\n", seg.info().where.to_string(),
              histogram_text(seg.info().histogram));

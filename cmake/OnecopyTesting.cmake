@@ -18,9 +18,13 @@ function(onecopy_add_test)
   endif()
   # Every test runs with a private store (ONECOPY_DIR is set per test by the fixtures) and
   # without any host-wide configuration leaking in.
+  set(labels "")
+  if(T_LABELS)
+    set(labels LABELS "${T_LABELS}")
+  endif()
   gtest_discover_tests(${T_NAME}
     DISCOVERY_TIMEOUT 60
-    PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+    PROPERTIES TIMEOUT ${T_TIMEOUT} ${labels}
                SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
                ENVIRONMENT "ONECOPY_CONF=/nonexistent/onecopy.conf;ASAN_OPTIONS=detect_leaks=1:abort_on_error=0")
 endfunction()

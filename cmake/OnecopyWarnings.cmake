@@ -2,6 +2,7 @@
 # onecopy_set_warnings(target): the project's warning flags, in one place.
 function(onecopy_set_warnings target)
   target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wconversion -Wsign-conversion -Wshadow>
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wconversion -Wsign-conversion -Wshadow
+    -Wno-missing-field-initializers>  # designated initializers of option structs omit fields on purpose
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${ONECOPY_WERROR}>>:-Werror>)
 endfunction()

@@ -66,7 +66,7 @@ std::uint64_t segment::compute_checksum(unsigned threads) const { return segment
 bool segment::verify(unsigned threads) const { return compute_checksum(threads) == impl_->info.checksum; }
 
 std::vector<node_pages> segment::node_histogram() const {
-  return detail::node_histogram(bytes(), impl_->info.page_size);
+  return detail::node_histogram(impl_->map.bytes(), impl_->info.page_size);  // whole file, as at publish
 }
 
 namespace detail {

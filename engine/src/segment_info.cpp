@@ -327,7 +327,7 @@ segment_info parse_segment(std::span<const std::byte> file, std::uint64_t file_s
   std::vector<const tensor_entry*> by_offset;
   for (const auto& t : info.tensors)
     if (t.size > 0) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
+  std::stable_sort(by_offset.begin(), by_offset.end(),
             [](const tensor_entry* a, const tensor_entry* b) { return a->offset < b->offset; });
   for (std::size_t i = 1; i < by_offset.size(); ++i)
     if (by_offset[i - 1]->offset + by_offset[i - 1]->size > by_offset[i]->offset)

@@ -94,6 +94,12 @@ std::uint64_t host_available_hugepages(std::uint64_t page) {
   return free > resv ? free - resv : 0;
 }
 
+// Files on hugetlbfs are whole huge pages; a THP tmpfs maps the huge-page-sized parts of a file of
+// any size with huge pages and the tail with base pages, so it needs no rounding.
+std::uint64_t file_granule(const backing_info& b) {
+  return b.kind == backing_kind::hugetlbfs ? b.page_size : sysfs::base_page_size();
+}
+
 // Why a hugetlbfs backing cannot hold pages × page for where; "" when it can.
 std::string hugepage_shortage(const backing_info& b, std::uint64_t pages, const placement& where) {
   if (where.policy == numa_policy::none) {
@@ -213,7 +219,7 @@ namespace {
 // Makes the temp file on b, maps and places and populates it. Throws the named errors.
 void create_on(draft::impl& d, const backing_info& b) {
   detail::ensure_private_dir(b.dir);
-  const std::uint64_t file_size = round_up(d.info.data_offset + d.info.data_size, b.page_size);
+  const std::uint64_t file_size = round_up(d.info.data_offset + d.info.data_size, file_granule(b));
   d.temp_path = b.dir / fmt::format(".{}.{}{}", d.name, ::getpid(), temp_suffix);
   d.final_path = b.dir / d.name;
   d.fd = sys::open(d.temp_path, O_RDWR | O_CREAT | O_EXCL, 0600);
@@ -235,6 +241,7 @@ void create_on(draft::impl& d, const backing_info& b) {
   if (b.kind == backing_kind::thp) (void)::madvise(addr, file_size, MADV_HUGEPAGE);
   detail::apply_policy(d.map.bytes(), d.report.where);
 
+  detail::test_pause_point("before_populate");
   const auto start = clock::now();
   if (const int err = detail::populate_write(d.map.bytes(), b.page_size, d.report.where, d.opts.threads)) {
     const std::string what = fmt::format("populate {} ({})", d.temp_path.string(), format_bytes(file_size));
@@ -322,17 +329,28 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
                                   s.config.single_directory ? "ONECOPY_DIR is one directory"
                                                             : "none configured or mounted"));
   }
-  std::optional<std::string> last_error;
+  if (opts.pages == page_size::automatic &&
+      std::none_of(s.backings.begin(), s.backings.end(), [](const backing_info& b) { return level_of(b) > 1; }))
+    reasons.push_back(s.config.single_directory
+                          ? fmt::format("huge pages: ONECOPY_DIR {} is not on hugetlbfs or a huge= tmpfs",
+                                        s.backings.front().dir.string())
+                          : std::string("huge pages: no hugetlbfs mount or huge= tmpfs is set up; "
+                                        "'sudo onecopy setup' reserves a pool and mounts them"));
+  bool pool_short = false;  // every failure so far was a huge-page shortage
+  bool other_failure = false;
   bool first_candidate = true;
-  for (const auto& b : s.backings) {
+  for (std::size_t i = 0; i < s.backings.size(); ++i) {
+    const backing_info& b = s.backings[i];
     if (level_of(b) > wanted) continue;
     if (opts.strict && !first_candidate) break;
     if (opts.strict && opts.pages != page_size::automatic && level_of(b) != wanted) break;
     first_candidate = false;
-    const std::uint64_t file_size = round_up(needed, b.page_size);
+    const bool last = i + 1 == s.backings.size();
+    const std::uint64_t file_size = round_up(needed, file_granule(b));
     std::string skip;
-    if (opts.pages == page_size::automatic && b.page_size > sysfs::base_page_size() &&
-        file_size - needed > needed / 8 + 4096)
+    // Automatic pages skip a backing that rounds a small segment up to mostly empty huge pages,
+    // unless nothing else is left.
+    if (opts.pages == page_size::automatic && !last && file_size - needed > needed / 8 + 4096)
       skip = fmt::format("would waste {} rounding {} up to whole pages", format_bytes(file_size - needed),
                          format_bytes(needed));
     else if (b.kind == backing_kind::hugetlbfs)
@@ -342,6 +360,7 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
                          format_bytes(file_size));
     if (!skip.empty()) {
       reasons.push_back(fmt::format("{}: {}", describe(b), skip));
+      (b.kind == backing_kind::hugetlbfs ? pool_short : other_failure) = true;
       continue;
     }
     try {
@@ -352,11 +371,11 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
       return draft(std::move(d));
     } catch (const hugepage_pool_error& e) {
       reasons.push_back(fmt::format("{}: {}", describe(b), e.what()));
-      last_error = e.what();
+      pool_short = true;
       discard_attempt(*d);
     } catch (const no_space_error& e) {
       reasons.push_back(fmt::format("{}: {}", describe(b), e.what()));
-      last_error = e.what();
+      other_failure = true;
       discard_attempt(*d);
     } catch (...) {
       discard_attempt(*d);
@@ -368,8 +387,10 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
   if (opts.strict)
     throw fallback_error(fmt::format("create segment '{}' with {} (strict) failed:{}", name,
                                      describe(opts.pages), why));
-  throw no_space_error(ENOSPC, fmt::format("create segment '{}' ({}): no backing could hold it:{}",
-                                           name, format_bytes(needed), why));
+  const std::string what = fmt::format("create segment '{}' ({}): no backing could hold it:{}", name,
+                                       format_bytes(needed), why);
+  if (pool_short && !other_failure) throw hugepage_pool_error(ENOMEM, what);
+  throw no_space_error(ENOSPC, what);
 }
 
 }  // namespace

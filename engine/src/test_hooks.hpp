@@ -8,7 +8,7 @@
 namespace onecopy::detail {
 
 /// Stops the calling process with SIGSTOP when ONECOPY_TEST_PAUSE_AT equals point.
-/// Points: "after_populate", "before_publish", "before_rename".
+/// Points: "before_populate", "after_populate", "before_publish", "before_rename".
 void test_pause_point(std::string_view point) noexcept;
 
 }  // namespace onecopy::detail
