@@ -67,4 +67,7 @@ namespace onecopy::kernels::cuda_k {
 /// compare() of device memory a with host memory host: reads host through its device pointer
 /// when it is registered and mapped, else stages it through a device buffer in chunks.
 detail::raw_comparison compare_with_host(const unsigned char* a, const unsigned char* host, std::uint64_t size);
+/// Writes 0xA5 to *p from a kernel and synchronizes (read-only mapping checks).
+/// @throws std::runtime_error with the CUDA error when the write faults
+void write_byte(unsigned char* p);
 }  // namespace onecopy::kernels::cuda_k

@@ -5,6 +5,7 @@
 
 #include "backend_api.hpp"
 #include "device_copy_impl.hpp"
+#include "onecopy/kernels/device_buffer.hpp"
 #include "onecopy/kernels/gpu.hpp"
 #include "onecopy/kernels/host_registration.hpp"
 
@@ -48,6 +49,19 @@ device_array device_array::import(const device_copy_descriptor&, int) { unavaila
 device_array device_array::copy_of(segment s, int) { unavailable(fmt::format("copy of '{}'", s.name())); }
 device_array device_array::zero_copy(segment s, int) { unavailable(fmt::format("zero-copy of '{}'", s.name())); }
 
+struct device_buffer::impl {};
+device_buffer::device_buffer(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+device_buffer::device_buffer(device_buffer&&) noexcept = default;
+device_buffer& device_buffer::operator=(device_buffer&&) noexcept = default;
+device_buffer::~device_buffer() = default;
+device_buffer device_buffer::allocate(std::uint64_t, int) { unavailable("allocate device memory"); }
+void device_buffer::upload(std::span<const std::byte>, std::uint64_t) { unavailable("device_buffer::upload"); }
+void device_buffer::download(std::span<std::byte>, std::uint64_t) const { unavailable("device_buffer::download"); }
+std::byte* device_buffer::data() const noexcept { return nullptr; }
+std::uint64_t device_buffer::size() const noexcept { return 0; }
+int device_buffer::device() const noexcept { return -1; }
+std::string attempt_device_write(const std::byte*) { unavailable("attempt_device_write"); }
+
 }  // namespace onecopy::gpu
 
 namespace onecopy::kernels::cuda_k {
@@ -62,4 +76,5 @@ detail::raw_comparison compare(const unsigned char*, const unsigned char*, std::
 detail::raw_comparison compare_with_host(const unsigned char*, const unsigned char*, std::uint64_t) {
   gpu::unavailable("compare on cuda");
 }
+void write_byte(unsigned char*) { gpu::unavailable("write on cuda"); }
 }  // namespace onecopy::kernels::cuda_k

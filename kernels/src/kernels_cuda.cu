@@ -12,6 +12,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <thrust/fill.h>
+
 #include <stdexcept>
 #include <string>
 
@@ -56,6 +58,11 @@ detail::raw_comparison compare_with_host(const unsigned char* a, const unsigned 
     total.differing_words += r.differing_words;
   }
   return total;
+}
+
+void write_byte(unsigned char* p) {
+  thrust::fill_n(thrust::cuda::par, p, 1, static_cast<unsigned char>(0xA5));
+  if (const cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess) fail("write through a device pointer", e);
 }
 
 }  // namespace onecopy::kernels::cuda_k
