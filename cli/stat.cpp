@@ -12,10 +12,9 @@ namespace {
 
 int run_stat(const std::string& name, bool json) {
   const store s = store::from_environment();
-  const auto path = s.path_of(name);
   const segment seg = s.attach(name);
   const auto& info = seg.info();
-  auto mapped = store::pids_mapping(path);
+  auto mapped = store::pids_mapping(seg.path());
   std::erase(mapped, ::getpid());  // not ourselves: we only mapped it to read the header
   if (json) {
     auto j = info_json(info);

@@ -66,7 +66,10 @@ std::uint64_t segment::compute_checksum(unsigned threads) const { return segment
 bool segment::verify(unsigned threads) const { return compute_checksum(threads) == impl_->info.checksum; }
 
 std::vector<node_pages> segment::node_histogram() const {
-  return detail::node_histogram(impl_->map.bytes(), impl_->info.page_size);  // whole file, as at publish
+  // move_pages only sees pages mapped in this process: map them all (no data is copied or
+  // read), then ask where each one is. Whole file, as the histogram at publish.
+  (void)detail::populate_read(impl_->map.bytes());
+  return detail::node_histogram(impl_->map.bytes(), impl_->info.page_size);
 }
 
 namespace detail {

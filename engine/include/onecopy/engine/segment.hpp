@@ -41,7 +41,8 @@ class segment {
   [[nodiscard]] std::uint64_t compute_checksum(unsigned threads = 0) const;
   /// compute_checksum() == info().checksum.
   [[nodiscard]] bool verify(unsigned threads = 0) const;
-  /// Where the data's pages are now (move_pages; touches nothing).
+  /// Where the file's pages are now: maps every page (MADV_POPULATE_READ, no data read), then
+  /// asks move_pages for each page's node.
   [[nodiscard]] std::vector<node_pages> node_histogram() const;
   /// The file descriptor of the O_RDONLY open (for passing to other processes).
   [[nodiscard]] int fd() const noexcept;

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// `onecopy demo` runs real worker processes and reports honest memory figures.
+#include <nlohmann/json.hpp>
+
+#include "golden.hpp"
+
+namespace onecopy {
+namespace {
+
+TEST(DemoTest, WorkersShareOneCopyAndAgreeOnTheChecksum) {
+  test::temp_dir dir;
+  const std::map<std::string, std::string> env{{"ONECOPY_DIR", (dir.path() / "store").string()}};
+  const auto r = test::run({test::built("onecopy").string(), "demo", "--size", "64MiB", "--workers", "4", "--json"}, env);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["checksums_agree"].get<bool>());
+  ASSERT_EQ(j["workers"].size(), 4u);
+  const double size = 64.0 * 1024 * 1024;
+  const auto total = j["total_memory_bytes"].get<double>();
+  // One copy plus each worker's own small memory; four private copies would be 256 MiB.
+  EXPECT_GE(total, 0.95 * size);
+  EXPECT_LE(total, size + 4 * 24.0 * 1024 * 1024) << r.out;
+  EXPECT_EQ(j["private_copies_bytes"].get<double>(), 4 * size);
+  for (const auto& w : j["workers"]) {
+    EXPECT_GT(w["attach_seconds"].get<double>(), 0.0);
+    EXPECT_EQ(w["checksum"], j["segment"]["checksum"]);
+  }
+  EXPECT_FALSE(j["hints"].empty()) << "a 4 KiB store must say how to get huge pages";
+  // The demo removes its segment.
+  const auto ls = test::run({test::built("onecopy").string(), "ls"}, env);
+  EXPECT_EQ(ls.out, "no segments\n");
+}
+
+TEST(DemoTest, RejectsBadArguments) {
+  const auto r = test::run({test::built("onecopy").string(), "demo", "--workers", "0"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--workers 0"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace onecopy
