@@ -57,7 +57,7 @@ struct client::impl {
     const std::string what = fmt::format("onecopy serve at {}", path.string());
     answer a;
     try {
-      detail::send_frame(sock.get(), req.dump(), -1, what);
+      detail::send_frame(sock.get(), req.dump(-1, ' ', false, json::error_handler_t::replace), -1, what);
     } catch (const os_error& e) {
       // A server that refuses us (SO_PEERCRED, too many clients) says why and closes: read that.
       if (e.err() != EPIPE && e.err() != ECONNRESET) throw;

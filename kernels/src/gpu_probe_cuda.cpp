@@ -29,11 +29,13 @@ std::string uuid_text(const cudaUUID_t& u) {
                      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-// One runtime attribute as a bool/int; a failed query becomes a note and the fallback value.
+// One runtime attribute as a bool/int; a failed query becomes a note (when name is given) and
+// the fallback value.
 int attribute(int ordinal, cudaDeviceAttr attr, const char* name, int fallback, device_info& d) {
   int v = fallback;
   if (const cudaError_t e = cudaDeviceGetAttribute(&v, attr, ordinal); e != cudaSuccess) {
-    d.notes.push_back(fmt::format("cudaDeviceGetAttribute({}): {}", name, detail::runtime_error_text(e)));
+    const std::string text = detail::runtime_error_text(e);  // also clears the error
+    if (name != nullptr) d.notes.push_back(fmt::format("cudaDeviceGetAttribute({}): {}", name, text));
     return fallback;
   }
   return v;
@@ -105,7 +107,8 @@ device_info query(int ordinal) {
                                                "PageableMemoryAccessUsesHostPageTables", 0, d) != 0;
   d.ipc_events = attribute(ordinal, cudaDevAttrIpcEventSupport, "IpcEventSupport", 0, d) != 0;
   // Nearest host node: the device says so (CUDA >= 12.2 drivers), else the PCI device's sysfs.
-  if (const int node = attribute(ordinal, cudaDevAttrHostNumaId, "HostNumaId", -1, d); node >= 0) {
+  // (Drivers before CUDA 12.2 do not know the attribute: no note, sysfs answers.)
+  if (const int node = attribute(ordinal, cudaDevAttrHostNumaId, nullptr, -1, d); node >= 0) {
     d.host_numa_node = node;
     d.host_numa_source = "cudaDevAttrHostNumaId";
   } else if (const auto n = sys::read_text_if_exists("/sys/bus/pci/devices/" + d.pci_bus_id + "/numa_node");

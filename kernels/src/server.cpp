@@ -230,7 +230,12 @@ void server::impl::accept_all() {
     }
     auto c = std::make_unique<connection>();
     c->fd = std::move(fd);
-    c->peer = detail::peer_of(c->fd.get());
+    try {
+      c->peer = detail::peer_of(c->fd.get());
+    } catch (const std::exception& e) {
+      log(fmt::format("dropped a connection: {}", e.what()));  // unknown peer: not served
+      continue;
+    }
     const uid_t me = ::geteuid();
     if (c->peer.uid != me && c->peer.uid != 0) {
       // SO_PEERCRED is what the kernel saw at connect(): not forgeable by the client.
@@ -309,7 +314,7 @@ void server::impl::handle_frame(connection& c, const std::string& body) {
     reply = detail::error_reply(id, "internal", e.what());
   }
   if (!reply.value("ok", false)) pass.reset();
-  log(fmt::format("pid {}: {} → {}", c.peer.pid, body.substr(0, 200), reply.value("ok", false) ? "ok" : reply["error"].dump()));
+  log(fmt::format("pid {}: {} → {}", c.peer.pid, body.substr(0, 200), reply.value("ok", false) ? "ok" : reply["error"].dump(-1, ' ', false, json::error_handler_t::replace)));
   queue(c, reply, std::move(pass));
 }
 
@@ -479,7 +484,8 @@ void server::impl::close(connection& c) {
 }
 
 void server::impl::queue(connection& c, const json& reply, sys::unique_fd fd) {
-  std::string frame = detail::encode_frame(reply.dump());
+  // error_handler_t::replace: a message may quote a client's string cut mid-character.
+  std::string frame = detail::encode_frame(reply.dump(-1, ' ', false, json::error_handler_t::replace));
   c.queued += frame.size();
   c.out.push_back({std::move(frame), 0, std::move(fd)});
 }

@@ -106,7 +106,6 @@ TEST_F(GpuTest, TheServerSharesOneDeviceCopyThatImportsVerify) {
   const std::string ready = test::read_line(server.stdout_fd);
   ASSERT_TRUE(ready.starts_with("onecopy serve: listening on ")) << ready;
   {
-    auto c = serve::client::connect();
     test::scoped_env e("ONECOPY_DIR", dir_->path().string());
     auto c2 = serve::client::connect(serve::default_socket_path());
     const auto a = c2.device_array("t", 0);

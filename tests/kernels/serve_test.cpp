@@ -293,6 +293,9 @@ TEST_F(ServeTest, MalformedAndOversizedRequestsGetErrorsAndOthersAreStillServed)
   EXPECT_EQ(error_code(bad.request({{"v", 1}, {"op", "attach"}, {"segment", 42}})), "bad_request");
   EXPECT_EQ(error_code(bad.request({{"v", 1}, {"op", "attach"}, {"segment", "../../etc/shadow"}})), "bad_request");
   EXPECT_EQ(error_code(bad.request({{"v", 1}, {"op", "attach"}, {"segment", "missing"}})), "not_found");
+  std::string accents = "a";
+  for (int i = 0; i < 70; ++i) accents += "\xc3\xa9";  // é: the error message cuts it mid-character
+  EXPECT_EQ(error_code(bad.request({{"v", 1}, {"op", "attach"}, {"segment", accents}})), "bad_request");
   EXPECT_EQ(error_code(bad.request({{"v", 1}, {"op", "release"}, {"lease", 99}})), "no_such_lease");
   // The same connection still works, and echoes ids.
   const json ok = bad.request(hello);
