@@ -114,8 +114,15 @@ gpu::device_array client::device_array(std::string_view name, int device) {
   if (device < 0 || static_cast<std::size_t>(device) >= p.devices.size())
     throw usage_error(fmt::format("device array of '{}': no device {} (this process sees {})", name, device, p.devices.size()));
   std::vector<std::string> reasons;
+  // ONECOPY_GPU_SHARE=process-copy|zero-copy starts further down the list (to exercise the
+  // fallbacks on hardware where the first choice works); legacy-ipc is read by the server.
+  const char* env = std::getenv("ONECOPY_GPU_SHARE");
+  const auto forced = gpu::parse_share_method(env != nullptr ? env : "");
+  const bool skip_owner = forced == gpu::share_method::process_copy || forced == gpu::share_method::zero_copy;
+  const bool skip_own_copy = forced == gpu::share_method::zero_copy;
   // 1-2. The owner's copy (VMM or legacy IPC, whichever it made).
-  try {
+  if (skip_owner) reasons.push_back(fmt::format("owner's device copy: skipped: ONECOPY_GPU_SHARE={}", env));
+  else try {
     auto a = impl_->request({{"op", "device"}, {"segment", name}, {"device", p.devices[static_cast<std::size_t>(device)].uuid}});
     const gpu::device_copy_descriptor d = detail::descriptor_from_json(a.body.at("copy"));
     auto arr = gpu::device_array::import(d, a.fds.empty() ? -1 : a.fds.front().get());
@@ -130,7 +137,8 @@ gpu::device_array client::device_array(std::string_view name, int device) {
     reasons.push_back(fmt::format("owner's device copy: {}", e.what()));
   }
   // 3. A copy of our own, from the host segment the server hands us.
-  try {
+  if (skip_own_copy) reasons.push_back(fmt::format("own copy: skipped: ONECOPY_GPU_SHARE={}", env));
+  else try {
     auto arr = gpu::device_array::copy_of(attach(name), device);
     arr.add_reasons(reasons);
     return arr;

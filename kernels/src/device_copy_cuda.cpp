@@ -5,6 +5,8 @@
 // exercises every path on the first GPU host.
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -196,14 +198,19 @@ device_copy device_copy::create(const segment& s, const device_info& dev, const 
     c.descriptor.tensors = s.info().tensors;
   };
   std::string vmm_failure;
-  try {
-    auto c = std::make_unique<impl>();
-    c->notes = notes;
-    create_vmm(*c, s, dev, src);
-    fill_descriptor(*c);
-    return device_copy(std::move(c));
-  } catch (const std::exception& e) {
-    vmm_failure = e.what();
+  // ONECOPY_GPU_SHARE=legacy-ipc exercises the fallback on hardware that has VMM.
+  if (const char* force = std::getenv("ONECOPY_GPU_SHARE"); force != nullptr && std::string_view(force) == "legacy-ipc") {
+    vmm_failure = "skipped: ONECOPY_GPU_SHARE=legacy-ipc";
+  } else {
+    try {
+      auto c = std::make_unique<impl>();
+      c->notes = notes;
+      create_vmm(*c, s, dev, src);
+      fill_descriptor(*c);
+      return device_copy(std::move(c));
+    } catch (const std::exception& e) {
+      vmm_failure = e.what();
+    }
   }
   try {
     auto c = std::make_unique<impl>();
