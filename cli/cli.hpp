@@ -35,6 +35,7 @@ void add_rm(CLI::App& app, registry& r);
 void add_gc(CLI::App& app, registry& r);
 void add_setup(CLI::App& app, registry& r);
 void add_demo(CLI::App& app, registry& r);
+void add_serve(CLI::App& app, registry& r);
 
 /// Prints j to stdout, indented, with a newline.
 void print_json(const nlohmann::json& j);

@@ -64,6 +64,9 @@ namespace detail {
 /// @throws os_error/format_error naming path
 [[nodiscard]] segment attach_file(std::string name, const std::filesystem::path& path,
                                   const attach_options& opts);
+/// The same for a file already open for reading (fd); path names it in messages and path().
+[[nodiscard]] segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd,
+                                  const attach_options& opts);
 }  // namespace detail
 
 }  // namespace onecopy

@@ -228,6 +228,11 @@ store store::from_config(const store_config& config) {
 
 const std::vector<backing_info>& store::backings() const noexcept { return impl_->backings; }
 
+std::filesystem::path store::runtime_dir() const {
+  impl_->ensure_lock_dir();
+  return impl_->lock_dir;
+}
+
 // ---- create -----------------------------------------------------------------------------------
 
 namespace {

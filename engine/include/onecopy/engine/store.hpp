@@ -116,6 +116,11 @@ class store {
   /// PIDs whose address space maps the segment file at path.
   [[nodiscard]] static std::vector<int> pids_mapping(const std::filesystem::path& path);
 
+  /// The store's private directory for runtime files: the name locks and the `onecopy serve`
+  /// socket (<store dir>/.locks, mode 0700; created if missing).
+  /// @throws permission_error when it exists but is not private to us; os_error from mkdir
+  [[nodiscard]] std::filesystem::path runtime_dir() const;
+
   /// Unlinks a segment's name (and its replicas). Processes that map it keep their mapping.
   /// @throws os_error (ENOENT) when there is none
   void remove(std::string_view name);

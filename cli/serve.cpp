@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// onecopy serve: run the host's owner process (kernels/include/onecopy/kernels/serve.hpp), or
+// with --status ask a running one what it holds.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "onecopy/engine/store.hpp"
+#include "onecopy/kernels/gpu.hpp"
+#include "onecopy/kernels/serve.hpp"
+
+namespace onecopy::cli {
+namespace {
+
+struct serve_args {
+  std::string socket;
+  bool status = false;
+  bool json = false;
+  bool verbose = false;
+};
+
+int run_status(const serve_args& a) {
+  auto c = serve::client::connect(a.socket);
+  const auto st = c.status();
+  if (a.json) {
+    print_json(st);
+    return 0;
+  }
+  fmt::print("server pid {} on {}\n", st.value("pid", 0), st.value("socket", ""));
+  for (const auto& conn : st["connections"]) {
+    fmt::print("  client pid {} uid {}: {} lease{}\n", conn.value("pid", 0), conn.value("uid", 0),
+               conn["leases"].size(), conn["leases"].size() == 1 ? "" : "s");
+    for (const auto& l : conn["leases"])
+      fmt::print("    lease {} {} '{}' generation {}{}\n", l.value("id", 0), l.value("kind", ""), l.value("segment", ""),
+                 l.value("generation", 0), l.value("device", "").empty() ? "" : " on " + l.value("device", ""));
+  }
+  for (const auto& e : st["segments"])
+    fmt::print("  segment '{}' generation {}{}: {} lease{}, {} device cop{}\n", e.value("name", ""),
+               e.value("generation", 0), e.value("current", true) ? "" : " (replaced)", e.value("leases", 0),
+               e.value("leases", 0) == 1 ? "" : "s", e["device_copies"].size(),
+               e["device_copies"].size() == 1 ? "y" : "ies");
+  return 0;
+}
+
+int run_serve(const serve_args& a) {
+  if (a.status) return run_status(a);
+  // The GPU state in one line; a host without CUDA is served all the same (host segments).
+  const auto& gpu = gpu::probe();
+  if (gpu.available)
+    for (const auto& line : gpu::describe(gpu)) fmt::print(stderr, "onecopy serve: {}\n", line);
+  else
+    fmt::print(stderr, "onecopy serve: {}; serving host segments only\n", gpu.reason);
+  serve::server_options opts;
+  opts.socket = a.socket;
+  opts.handle_signals = true;
+  opts.verbose = a.verbose;
+  serve::server srv(store::from_environment(), opts);
+  // One line on stdout when ready: scripts and tests wait for it.
+  fmt::print("onecopy serve: listening on {} (pid {})\n", srv.socket_path().string(), ::getpid());
+  std::fflush(stdout);
+  srv.run();
+  return 0;
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app, registry& r) {
+  auto a = std::make_shared<serve_args>();
+  auto* sub = app.add_subcommand("serve", "Run the host's owner process: hand out segments (host fds, GPU copies) "
+                                          "over a Unix socket; stops on SIGINT/SIGTERM");
+  sub->add_option("--socket", a->socket, "Socket path (default: <store>/.locks/serve.sock; clients: ONECOPY_SOCKET)");
+  sub->add_flag("--status", a->status, "Ask the running server for its clients, leases and device copies");
+  sub->add_flag("--json", a->json, "With --status: print JSON");
+  sub->add_flag("-v,--verbose", a->verbose, "Log connections and requests on stderr");
+  r.add(sub, [a] { return run_serve(*a); });
+}
+
+}  // namespace onecopy::cli

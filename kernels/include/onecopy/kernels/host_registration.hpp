@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+// Page-locking a published segment's mapping for the GPUs (cudaHostRegister), so copies run at
+// pinned speed and kernels can read it in place (zero-copy). Done once, by the owner process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "onecopy/engine/segment.hpp"
+#include "onecopy/kernels/gpu.hpp"
+
+namespace onecopy::gpu {
+
+/// Largest range one cudaHostRegister call gets: ≥ 512 GiB in one call fails on r580+ drivers
+/// and leaves a pending error behind (gpu-notes §2.1), so registration goes in chunks.
+inline constexpr std::uint64_t max_register_chunk = std::uint64_t{64} << 30;
+
+/// One cudaHostRegister call's range, relative to the start of the mapping.
+struct register_chunk {
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+  friend bool operator==(const register_chunk&, const register_chunk&) = default;
+};
+
+/// Cuts [0, size) into chunks of at most max_chunk bytes that start and (but for the last)
+/// end on multiples of page_size. max_chunk is rounded down to a whole number of pages.
+/// @throws usage_error when page_size is 0 or larger than max_chunk
+[[nodiscard]] std::vector<register_chunk> plan_register_chunks(std::uint64_t size, std::uint64_t page_size,
+                                                               std::uint64_t max_chunk = max_register_chunk);
+
+/// How a segment's mapping is registered.
+enum class register_mode {
+  read_only,         ///< Portable|Mapped|ReadOnly on the segment's own PROT_READ mapping
+  writable_mapping,  ///< Portable|Mapped on a second PROT_READ|PROT_WRITE MAP_SHARED mapping of the
+                     ///< file (devices without HostRegisterReadOnlySupported); read-only by API only
+  none,              ///< not registered: copies read pageable memory, no zero-copy pointer
+};
+/// "read-only", "writable-mapping", "none".
+[[nodiscard]] std::string_view to_string(register_mode m) noexcept;
+
+/// The mode for a set of devices, and why.
+struct register_plan {
+  register_mode mode = register_mode::none;
+  unsigned flags = 0;  ///< cudaHostRegister flags (Portable 0x1, Mapped 0x2, ReadOnly 0x8)
+  std::string reason;  ///< one line
+};
+/// ReadOnly when every device supports it; else a writable shared mapping when the file can be
+/// opened for writing (file_writable), else none. None also when a device reads pageable
+/// memory through the host page tables (Grace Hopper): registering does not pin there.
+[[nodiscard]] register_plan plan_registration(const std::vector<device_info>& devices, bool file_writable);
+
+/// A registered segment mapping; unregisters every chunk when destroyed. Move-only. The
+/// segment must outlive it.
+class host_registration {
+ public:
+  /// Registers s's whole mapping (header included, so every chunk starts on a page) for all
+  /// devices, in chunks of at most max_register_chunk, as plan_registration() decides.
+  /// A plan of register_mode::none is not an error: the result says so and why.
+  /// @throws gpu_error when CUDA is unavailable or a cudaHostRegister fails (naming the chunk,
+  ///         the flags and the cudaError; chunks already registered are unregistered)
+  [[nodiscard]] static host_registration of(const segment& s);
+
+  host_registration(host_registration&&) noexcept;
+  host_registration& operator=(host_registration&&) noexcept;
+  ~host_registration();
+
+  [[nodiscard]] register_mode mode() const noexcept;
+  /// Why this mode (one line), e.g. "device 0 lacks HostRegisterReadOnlySupported: …".
+  [[nodiscard]] const std::string& reason() const noexcept;
+  /// The segment's data in the registered mapping (the segment's own, or the writable one).
+  [[nodiscard]] std::span<const std::byte> host_data() const noexcept;
+  /// The device pointer of host_data() (cudaHostGetDevicePointer) for zero-copy reads, or
+  /// nullptr when not registered or the chunks' device addresses are not contiguous.
+  [[nodiscard]] const std::byte* device_data() const noexcept;
+  /// Seconds all cudaHostRegister calls took.
+  [[nodiscard]] double seconds() const noexcept;
+  /// The chunks registered.
+  [[nodiscard]] const std::vector<register_chunk>& chunks() const noexcept;
+
+  struct impl;
+  explicit host_registration(std::unique_ptr<impl> p) noexcept;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace onecopy::gpu

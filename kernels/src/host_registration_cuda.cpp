@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+// cudaHostRegister of a published segment's mapping, in chunks, timed; unregistered on
+// destruction. Facts behind the choices: /work/shared/gpu-notes.md §2.1 and §4.3.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "cuda_util.hpp"
+#include "onecopy/kernels/host_registration.hpp"
+#include "onecopy/sys/calls.hpp"
+#include "onecopy/units.hpp"
+
+namespace onecopy::gpu {
+
+struct host_registration::impl {
+  register_plan plan;
+  sys::unique_fd writable_fd;      // writable_mapping only
+  sys::mapping writable_map;       // writable_mapping only
+  std::byte* base = nullptr;       // start of the registered mapping
+  std::span<const std::byte> data; // the segment's data inside it
+  const std::byte* device = nullptr;
+  std::vector<register_chunk> chunks;  // registered so far
+  double seconds = 0;
+
+  ~impl() {
+    for (const auto& c : chunks) (void)cudaHostUnregister(base + c.offset);
+    (void)cudaGetLastError();
+  }
+};
+
+host_registration::host_registration(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+host_registration::host_registration(host_registration&&) noexcept = default;
+host_registration& host_registration::operator=(host_registration&&) noexcept = default;
+host_registration::~host_registration() = default;
+
+register_mode host_registration::mode() const noexcept { return impl_->plan.mode; }
+const std::string& host_registration::reason() const noexcept { return impl_->plan.reason; }
+std::span<const std::byte> host_registration::host_data() const noexcept { return impl_->data; }
+const std::byte* host_registration::device_data() const noexcept { return impl_->device; }
+double host_registration::seconds() const noexcept { return impl_->seconds; }
+const std::vector<register_chunk>& host_registration::chunks() const noexcept { return impl_->chunks; }
+
+namespace {
+
+std::string flags_text(unsigned f) {
+  std::string s;
+  if (f & cudaHostRegisterPortable) s += "Portable";
+  if (f & cudaHostRegisterMapped) s += s.empty() ? "Mapped" : "|Mapped";
+  if (f & cudaHostRegisterReadOnly) s += s.empty() ? "ReadOnly" : "|ReadOnly";
+  return s.empty() ? "Default" : s;
+}
+
+// A second, writable O_RDWR open of the same inode (through /proc, so a rename or replace of
+// the name in between cannot hand us another file).
+sys::unique_fd reopen_writable(const segment& s) {
+  return sys::open_if_exists(fmt::format("/proc/self/fd/{}", s.fd()), O_RDWR);
+}
+
+}  // namespace
+
+host_registration host_registration::of(const segment& s) {
+  const auto& p = probe();
+  if (!p.available) throw gpu_error(fmt::format("register segment '{}': {}", s.name(), p.reason));
+  auto r = std::make_unique<impl>();
+  const segment_info& info = s.info();
+  // The engine maps the whole file from offset 0: the header precedes the data.
+  auto* mapping_start = const_cast<std::byte*>(s.bytes().data() - info.data_offset);
+
+  bool need_writable = false;
+  for (const auto& d : p.devices) need_writable |= !d.host_register_read_only;
+  sys::unique_fd rw;
+  if (need_writable) {
+    try {
+      rw = reopen_writable(s);
+    } catch (const std::exception&) {
+      // EACCES for a 0444 file we do not own with CAP_DAC_OVERRIDE: plan says none.
+    }
+  }
+  r->plan = plan_registration(p.devices, static_cast<bool>(rw));
+  r->base = mapping_start;
+  r->data = s.bytes();
+  if (r->plan.mode == register_mode::none) return host_registration(std::move(r));
+
+  if (r->plan.mode == register_mode::writable_mapping) {
+    void* addr = ::mmap(nullptr, info.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, rw.get(), 0);
+    if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({}, {}, PROT_READ|PROT_WRITE)", s.path().string(), format_bytes(info.file_size)));
+    r->writable_map = sys::mapping(addr, info.file_size);
+    r->writable_fd = std::move(rw);
+    r->base = r->writable_map.data();
+    r->data = {r->base + info.data_offset, info.data_size};
+  }
+
+  const std::uint64_t page = info.page_size ? info.page_size : static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const auto plan = plan_register_chunks(info.file_size, page);
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& c : plan) {
+    const cudaError_t e = cudaHostRegister(r->base + c.offset, c.size, r->plan.flags);
+    if (e != cudaSuccess)
+      throw gpu_error(fmt::format("cudaHostRegister({} + {}, {}, {}) for segment '{}': {}", s.path().string(),
+                                  c.offset, format_bytes(c.size), flags_text(r->plan.flags), s.name(),
+                                  detail::runtime_error_text(e)));  // ~impl unregisters the others
+    r->chunks.push_back(c);
+  }
+  r->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // Zero-copy pointer of the data: valid for the whole range only if the chunks' device
+  // addresses line up (they equal the host addresses where CanUseHostPointerForRegisteredMem).
+  void* dev0 = nullptr;
+  if (cudaHostGetDevicePointer(&dev0, r->base, 0) == cudaSuccess) {
+    bool contiguous = true;
+    for (const auto& c : r->chunks) {
+      void* dev = nullptr;
+      contiguous &= cudaHostGetDevicePointer(&dev, r->base + c.offset, 0) == cudaSuccess &&
+                    dev == static_cast<std::byte*>(dev0) + c.offset;
+    }
+    if (contiguous) r->device = static_cast<const std::byte*>(dev0) + info.data_offset;
+  }
+  (void)cudaGetLastError();
+  return host_registration(std::move(r));
+}
+
+}  // namespace onecopy::gpu

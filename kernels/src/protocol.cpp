@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// JSON helpers of serve protocol v1.
+#include "protocol.hpp"
+
+#include <fmt/format.h>
+
+#include "onecopy/error.hpp"
+#include "onecopy/kernels/serve.hpp"
+
+namespace onecopy::serve {
+
+protocol_error::protocol_error(std::string code, const std::string& message)
+    : std::runtime_error(message), code_(std::move(code)) {}
+
+namespace detail {
+
+using nlohmann::json;
+
+json error_reply(const json& id, std::string_view code, std::string_view message) {
+  return {{"v", protocol_version}, {"ok", false}, {"id", id}, {"error", {{"code", code}, {"message", message}}}};
+}
+
+json ok_reply(const json& id) { return {{"v", protocol_version}, {"ok", true}, {"id", id}}; }
+
+std::string string_field(const json& request, const char* key) {
+  const auto it = request.find(key);
+  if (it == request.end() || !it->is_string())
+    throw request_error{"bad_request", fmt::format("field '{}' must be a string", key)};
+  return it->get<std::string>();
+}
+
+std::uint64_t uint_field(const json& request, const char* key) {
+  const auto it = request.find(key);
+  if (it == request.end() || !it->is_number_unsigned())
+    throw request_error{"bad_request", fmt::format("field '{}' must be an unsigned integer", key)};
+  return it->get<std::uint64_t>();
+}
+
+json tensors_to_json(const std::vector<tensor_entry>& tensors) {
+  json out = json::array();
+  for (const auto& t : tensors)
+    out.push_back({{"name", t.name}, {"dtype", dtype_name(t.type)}, {"shape", t.shape}, {"offset", t.offset}, {"size", t.size}});
+  return out;
+}
+
+namespace {
+template <class T>
+T field(const json& j, const char* key, const char* what) {
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception& e) {
+    throw format_error(fmt::format("serve reply: {}: field '{}': {}", what, key, e.what()));
+  }
+}
+}  // namespace
+
+std::vector<tensor_entry> tensors_from_json(const json& j) {
+  if (!j.is_array()) throw format_error("serve reply: 'tensors' must be an array");
+  std::vector<tensor_entry> out;
+  for (const auto& t : j) {
+    tensor_entry e;
+    e.name = field<std::string>(t, "name", "tensor");
+    const auto type = parse_dtype(field<std::string>(t, "dtype", "tensor"));
+    if (!type) throw format_error(fmt::format("serve reply: tensor '{}': unknown dtype", e.name));
+    e.type = *type;
+    e.shape = field<std::vector<std::uint64_t>>(t, "shape", "tensor");
+    e.offset = field<std::uint64_t>(t, "offset", "tensor");
+    e.size = field<std::uint64_t>(t, "size", "tensor");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+json descriptor_to_json(const gpu::device_copy_descriptor& d) {
+  return {{"method", gpu::to_string(d.method)}, {"device", d.device_uuid},  {"data_size", d.data_size},
+          {"alloc_size", d.alloc_size},        {"checksum", d.checksum},    {"generation", d.generation},
+          {"ipc_handle", d.ipc_handle},        {"bundle", d.bundle},        {"tensors", tensors_to_json(d.tensors)}};
+}
+
+gpu::device_copy_descriptor descriptor_from_json(const json& j) {
+  gpu::device_copy_descriptor d;
+  const auto method = gpu::parse_share_method(field<std::string>(j, "method", "device copy"));
+  if (!method) throw format_error("serve reply: device copy: unknown method");
+  d.method = *method;
+  d.device_uuid = field<std::string>(j, "device", "device copy");
+  d.data_size = field<std::uint64_t>(j, "data_size", "device copy");
+  d.alloc_size = field<std::uint64_t>(j, "alloc_size", "device copy");
+  d.checksum = field<std::uint64_t>(j, "checksum", "device copy");
+  d.generation = field<std::uint64_t>(j, "generation", "device copy");
+  d.ipc_handle = field<std::string>(j, "ipc_handle", "device copy");
+  d.bundle = field<bool>(j, "bundle", "device copy");
+  d.tensors = tensors_from_json(j.at("tensors"));
+  return d;
+}
+
+}  // namespace detail
+}  // namespace onecopy::serve

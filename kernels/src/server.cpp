@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: Apache-2.0
+// The owner process: singleton lock, socket, single-threaded poll loop, protocol v1 requests,
+// leases per connection, and the segments, registrations and device copies it holds for them.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <deque>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "onecopy/engine/names.hpp"
+#include "onecopy/error.hpp"
+#include "onecopy/kernels/host_registration.hpp"
+#include "onecopy/kernels/serve.hpp"
+#include "onecopy/sys/calls.hpp"
+#include "protocol.hpp"
+#include "unix_socket.hpp"
+
+namespace onecopy::serve {
+
+using nlohmann::json;
+using detail::request_error;
+
+namespace {
+
+// A client that does not read its replies is dropped once this much is queued for it.
+constexpr std::size_t max_queued_reply_bytes = 4 * std::size_t{max_reply_bytes};
+
+struct lease {
+  std::uint64_t id = 0;
+  std::string segment;
+  std::uint64_t generation = 0;
+  std::string kind;    // "host" or "device"
+  std::string device;  // uuid, for device leases
+};
+
+// One reply waiting to be written; its fd goes with its first byte.
+struct pending_reply {
+  std::string bytes;
+  std::size_t offset = 0;
+  sys::unique_fd fd;
+};
+
+struct connection {
+  sys::unique_fd fd;
+  detail::peer_credentials peer;
+  std::string in;
+  std::deque<pending_reply> out;
+  std::size_t queued = 0;
+  std::vector<lease> leases;
+  bool closing = false;  // close once the queued replies are written
+};
+
+// One published file by name and generation, with what the server made of it.
+struct entry {
+  std::string name;
+  std::uint64_t generation = 0;
+  std::uint64_t device = 0, inode = 0;
+  segment seg;
+  std::optional<gpu::host_registration> registration;
+  std::map<std::string, gpu::device_copy> copies;  // by device uuid
+  unsigned leases = 0;
+  bool current = true;  // the name still names this file, as far as we know
+};
+
+}  // namespace
+
+struct server::impl {
+  store st;
+  server_options opts;
+  std::filesystem::path socket;
+  sys::unique_fd lock_fd;
+  sys::unique_fd listen_fd;
+  sys::unique_fd wake_fd;
+  sys::unique_fd signal_fd;
+  sigset_t old_mask{};
+  bool restore_mask = false;
+  std::atomic<bool> stopping{false};
+  std::vector<std::unique_ptr<connection>> conns;
+  std::vector<std::unique_ptr<entry>> entries;
+  std::map<std::string, std::uint64_t> generations;
+  std::uint64_t next_lease = 1;
+
+  impl(store s, server_options o) : st(std::move(s)), opts(std::move(o)) {}
+  ~impl();
+
+  void log(const std::string& line) const {
+    if (opts.verbose) fmt::print(stderr, "onecopy serve: {}\n", line);
+  }
+
+  void take_singleton_lock();
+  void accept_all();
+  void read_from(connection& c);
+  void handle_frame(connection& c, const std::string& body);
+  json handle(connection& c, const json& req, sys::unique_fd& pass);
+  json hello(const connection& c) const;
+  json attach(connection& c, const std::string& name, sys::unique_fd& pass);
+  json device(connection& c, const std::string& name, const std::string& uuid, sys::unique_fd& pass);
+  json release(connection& c, std::uint64_t id);
+  json status() const;
+  entry& current_entry(const std::string& name);
+  void unlease(const lease& l);
+  void drop_unused();
+  void queue(connection& c, const json& reply, sys::unique_fd fd = {});
+  void flush(connection& c);
+  void close(connection& c);
+};
+
+// ---- setup and teardown -----------------------------------------------------------------------
+
+void server::impl::take_singleton_lock() {
+  const std::filesystem::path pid_path = socket.string() + ".pid";
+  lock_fd = sys::open(pid_path, O_RDWR | O_CREAT, 0600);
+  if (::flock(lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err != EWOULDBLOCK) sys::throw_errno(fmt::format("flock({})", pid_path.string()));
+    const std::string pid = sys::read_text_if_exists(pid_path).value_or("?");
+    throw os_error(EADDRINUSE, fmt::format("serve {}: already served by pid {} (lock {})", socket.string(),
+                                           pid.substr(0, pid.find('\n')), pid_path.string()));
+  }
+  const std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(lock_fd.get(), 0) != 0 || ::pwrite(lock_fd.get(), pid.data(), pid.size(), 0) < 0)
+    sys::throw_errno(fmt::format("write({})", pid_path.string()));
+}
+
+server::server(store s, server_options opts) : impl_(std::make_unique<impl>(std::move(s), std::move(opts))) {
+  impl& m = *impl_;
+  m.socket = m.opts.socket.empty() ? m.st.runtime_dir() / std::string(socket_name) : m.opts.socket;
+  m.take_singleton_lock();
+  // We hold the lock: any socket file left is a dead server's.
+  if (::unlink(m.socket.c_str()) != 0 && errno != ENOENT) sys::throw_errno(fmt::format("unlink({})", m.socket.string()));
+  m.listen_fd = detail::listen_unix(m.socket, 128);
+  m.wake_fd = sys::unique_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!m.wake_fd) sys::throw_errno("eventfd");
+  if (m.opts.handle_signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (::pthread_sigmask(SIG_BLOCK, &set, &m.old_mask) != 0) sys::throw_errno("pthread_sigmask");
+    m.restore_mask = true;
+    m.signal_fd = sys::unique_fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!m.signal_fd) sys::throw_errno("signalfd(SIGINT, SIGTERM)");
+  }
+  m.log(fmt::format("listening on {} (pid {})", m.socket.string(), ::getpid()));
+}
+
+server::impl::~impl() {
+  conns.clear();
+  entries.clear();  // device copies and registrations go before the segments they came from
+  if (listen_fd) (void)::unlink(socket.c_str());
+  if (restore_mask) (void)::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+}
+
+server::server(server&&) noexcept = default;
+server& server::operator=(server&&) noexcept = default;
+server::~server() = default;
+
+const std::filesystem::path& server::socket_path() const noexcept { return impl_->socket; }
+
+void server::stop() noexcept {
+  impl_->stopping = true;
+  const std::uint64_t one = 1;
+  (void)!::write(impl_->wake_fd.get(), &one, sizeof one);
+}
+
+// ---- the loop ---------------------------------------------------------------------------------
+
+void server::run() {
+  impl& m = *impl_;
+  while (!m.stopping) {
+    std::vector<pollfd> fds;
+    fds.push_back({m.listen_fd.get(), POLLIN, 0});
+    fds.push_back({m.wake_fd.get(), POLLIN, 0});
+    fds.push_back({m.signal_fd ? m.signal_fd.get() : -1, POLLIN, 0});
+    for (const auto& c : m.conns) {
+      short events = c->closing ? 0 : POLLIN;
+      if (!c->out.empty()) events |= POLLOUT;
+      fds.push_back({c->fd.get(), events, 0});
+    }
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      sys::throw_errno("poll");
+    }
+    if (fds[1].revents != 0 || fds[2].revents != 0) {
+      if (fds[2].revents != 0) {
+        // Consume it: once the old mask is restored, a still-pending SIGTERM would kill us.
+        signalfd_siginfo info{};
+        (void)!::read(m.signal_fd.get(), &info, sizeof info);
+        m.log(fmt::format("signal {} received, stopping", info.ssi_signo));
+      }
+      break;
+    }
+    // Connections first (their indexes match fds), then new ones.
+    for (std::size_t i = 0; i < m.conns.size(); ++i) {
+      connection& c = *m.conns[i];
+      const short re = fds[3 + i].revents;
+      if ((re & (POLLIN | POLLHUP | POLLERR)) != 0 && !c.closing) m.read_from(c);
+      if (!c.out.empty() && c.fd) m.flush(c);
+      if (c.fd && c.closing && c.out.empty()) m.close(c);
+      if (c.fd && (re & (POLLERR | POLLNVAL)) != 0) m.close(c);
+    }
+    std::erase_if(m.conns, [](const std::unique_ptr<connection>& c) { return !c->fd; });
+    m.drop_unused();
+    if (fds[0].revents != 0) m.accept_all();
+  }
+}
+
+void server::impl::accept_all() {
+  for (;;) {
+    sys::unique_fd fd(::accept4(listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!fd) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return;
+      if (errno == EMFILE || errno == ENFILE) {
+        log(fmt::format("accept4: {} (connection left waiting)", sys::errno_text(errno)));
+        return;
+      }
+      sys::throw_errno(fmt::format("accept4({})", socket.string()));
+    }
+    auto c = std::make_unique<connection>();
+    c->fd = std::move(fd);
+    try {
+      c->peer = detail::peer_of(c->fd.get());
+    } catch (const std::exception& e) {
+      log(fmt::format("dropped a connection: {}", e.what()));  // unknown peer: not served
+      continue;
+    }
+    const uid_t me = ::geteuid();
+    if (c->peer.uid != me && c->peer.uid != 0) {
+      // SO_PEERCRED is what the kernel saw at connect(): not forgeable by the client.
+      queue(*c, detail::error_reply(nullptr, "permission_denied",
+                                    fmt::format("uid {} may not use this server (it serves uid {} and root)",
+                                                c->peer.uid, me)));
+      c->closing = true;
+      log(fmt::format("refused pid {} uid {}", c->peer.pid, c->peer.uid));
+    } else if (conns.size() >= opts.max_clients) {
+      queue(*c, detail::error_reply(nullptr, "too_many_clients",
+                                    fmt::format("{} clients are connected (the limit)", conns.size())));
+      c->closing = true;
+    } else {
+      log(fmt::format("connection from pid {} uid {}", c->peer.pid, c->peer.uid));
+    }
+    flush(*c);
+    if (c->fd && c->closing && c->out.empty()) continue;  // refused and told: done
+    conns.push_back(std::move(c));
+  }
+}
+
+void server::impl::read_from(connection& c) {
+  char buf[64 * 1024];
+  std::vector<sys::unique_fd> stray;  // clients have no business sending fds: closed on return
+  const ssize_t n = detail::recv_some(c.fd.get(), buf, sizeof buf, stray, MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    close(c);
+    return;
+  }
+  if (n == 0) {  // the client closed or died: its leases end
+    close(c);
+    return;
+  }
+  c.in.append(buf, static_cast<std::size_t>(n));
+  while (!c.closing && c.in.size() >= 4) {
+    const std::uint32_t len = detail::decode_length(reinterpret_cast<const unsigned char*>(c.in.data()));
+    if (len == 0 || len > max_request_bytes) {
+      // The framing cannot be trusted after this: answer, then close this connection only.
+      queue(c, detail::error_reply(nullptr, "bad_frame",
+                                   fmt::format("a request frame of {} bytes (allowed 1-{}); closing", len,
+                                               max_request_bytes)));
+      c.closing = true;
+      c.in.clear();
+      break;
+    }
+    if (c.in.size() < 4 + std::size_t{len}) break;
+    const std::string body = c.in.substr(4, len);
+    c.in.erase(0, 4 + std::size_t{len});
+    handle_frame(c, body);
+  }
+}
+
+void server::impl::handle_frame(connection& c, const std::string& body) {
+  const json req = json::parse(body, nullptr, false);
+  if (req.is_discarded()) {
+    queue(c, detail::error_reply(nullptr, "bad_json", "the request is not valid JSON"));
+    return;
+  }
+  const json id = req.is_object() && req.contains("id") ? req["id"] : json(nullptr);
+  sys::unique_fd pass;
+  json reply;
+  try {
+    reply = handle(c, req, pass);
+  } catch (const request_error& e) {
+    reply = detail::error_reply(id, e.code, e.message);
+  } catch (const usage_error& e) {
+    reply = detail::error_reply(id, "bad_request", e.what());
+  } catch (const os_error& e) {
+    reply = detail::error_reply(id, e.err() == ENOENT ? "not_found" : "os_error", e.what());
+  } catch (const format_error& e) {
+    reply = detail::error_reply(id, "bad_segment", e.what());
+  } catch (const gpu::gpu_error& e) {
+    reply = detail::error_reply(id, "gpu_error", e.what());
+  } catch (const std::exception& e) {
+    reply = detail::error_reply(id, "internal", e.what());
+  }
+  if (!reply.value("ok", false)) pass.reset();
+  log(fmt::format("pid {}: {} → {}", c.peer.pid, body.substr(0, 200), reply.value("ok", false) ? "ok" : reply["error"].dump(-1, ' ', false, json::error_handler_t::replace)));
+  queue(c, reply, std::move(pass));
+}
+
+json server::impl::handle(connection& c, const json& req, sys::unique_fd& pass) {
+  if (!req.is_object()) throw request_error{"bad_request", "a request must be a JSON object"};
+  const auto v = req.find("v");
+  if (v == req.end() || !v->is_number_integer())
+    throw request_error{"bad_request", "field 'v' (protocol version) must be an integer"};
+  if (v->get<long long>() != protocol_version)
+    throw request_error{"unsupported_version",
+                        fmt::format("this server speaks protocol v{}, not v{}", protocol_version, v->get<long long>())};
+  const std::string op = detail::string_field(req, "op");
+  const json id = req.value("id", json(nullptr));
+  json body;
+  if (op == "hello") body = hello(c);
+  else if (op == "attach") body = attach(c, detail::string_field(req, "segment"), pass);
+  else if (op == "device") body = device(c, detail::string_field(req, "segment"), detail::string_field(req, "device"), pass);
+  else if (op == "release") body = release(c, detail::uint_field(req, "lease"));
+  else if (op == "status") body = status();
+  else throw request_error{"unknown_op", fmt::format("unknown op '{}' (hello, attach, device, release, status)", op.substr(0, 40))};
+  json reply = detail::ok_reply(id);
+  reply.update(body);
+  return reply;
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+json server::impl::hello(const connection& c) const {
+  json gpu = gpu::probe();
+  return {{"server", "onecopy"}, {"version", "0.1.0"}, {"pid", ::getpid()}, {"uid", ::geteuid()},
+          {"client", {{"pid", c.peer.pid}, {"uid", c.peer.uid}}}, {"gpu", gpu}};
+}
+
+entry& server::impl::current_entry(const std::string& name) {
+  validate_name(name);
+  auto it = std::find_if(entries.begin(), entries.end(),
+                         [&](const auto& e) { return e->current && e->name == name; });
+  segment fresh = [&] {
+    try {
+      return st.attach(name);
+    } catch (const os_error& e) {
+      // Gone (rm): forget our idea of it.
+      if (e.err() == ENOENT && it != entries.end()) (*it)->current = false;
+      throw;
+    }
+  }();
+  const auto fs = sys::fstat(fresh.fd(), fresh.path());
+  if (it != entries.end()) {
+    if ((*it)->device == fs.device && (*it)->inode == fs.inode) return **it;
+    (*it)->current = false;  // republished: a new generation
+  }
+  auto e = std::make_unique<entry>(entry{name, ++generations[name], fs.device, fs.inode, std::move(fresh), {}, {}, 0, true});
+  entries.push_back(std::move(e));
+  log(fmt::format("segment '{}' generation {} ({})", name, entries.back()->generation, entries.back()->seg.path().string()));
+  return *entries.back();
+}
+
+json server::impl::attach(connection& c, const std::string& name, sys::unique_fd& pass) {
+  entry& e = current_entry(name);
+  // A fresh open file description per client (its own flock), of the very inode we validated.
+  pass = sys::open(fmt::format("/proc/self/fd/{}", e.seg.fd()), O_RDONLY);
+  lease l{next_lease++, name, e.generation, "host", ""};
+  c.leases.push_back(l);
+  ++e.leases;
+  const auto& info = e.seg.info();
+  return {{"segment", name},         {"fd", true},
+          {"lease", l.id},           {"generation", e.generation},
+          {"file_size", info.file_size}, {"data_offset", info.data_offset},
+          {"data_size", info.data_size}, {"checksum", info.checksum}};
+}
+
+json server::impl::device(connection& c, const std::string& name, const std::string& uuid, sys::unique_fd& pass) {
+  const auto& p = gpu::probe();
+  if (!p.available) throw request_error{"gpu_unavailable", p.reason};
+  const int ordinal = gpu::find_device(p, uuid);
+  if (ordinal < 0)
+    throw request_error{"no_such_device", fmt::format("the server sees no device {} ({} devices)", uuid, p.devices.size())};
+  entry& e = current_entry(name);
+  json notes = json::array();
+  if (!e.registration) {
+    e.registration = gpu::host_registration::of(e.seg);
+    log(fmt::format("registered '{}' ({}) in {:.3f} s: {}", name, gpu::to_string(e.registration->mode()),
+                    e.registration->seconds(), e.registration->reason()));
+  }
+  if (e.registration->mode() != gpu::register_mode::read_only) notes.push_back(e.registration->reason());
+  auto it = e.copies.find(uuid);
+  if (it == e.copies.end()) {
+    const auto& dev = p.devices[static_cast<std::size_t>(ordinal)];
+    it = e.copies.emplace(uuid, gpu::device_copy::create(e.seg, dev, &*e.registration, e.generation)).first;
+    log(fmt::format("device copy of '{}' on cuda:{} ({}): copy {:.3f} s, verify {:.3f} s", name, ordinal,
+                    gpu::to_string(it->second.descriptor().method), it->second.copy_seconds(),
+                    it->second.verify_seconds()));
+  }
+  const gpu::device_copy& copy = it->second;
+  for (const auto& n : copy.notes()) notes.push_back(n);
+  const bool with_fd = copy.fd() >= 0;
+  if (with_fd) {
+    // dup: SCM_RIGHTS duplicates again into the client; ours stays with the copy.
+    pass = sys::unique_fd(::fcntl(copy.fd(), F_DUPFD_CLOEXEC, 0));
+    if (!pass) sys::throw_errno("fcntl(F_DUPFD_CLOEXEC) of the exported VMM fd");
+  }
+  lease l{next_lease++, name, e.generation, "device", uuid};
+  c.leases.push_back(l);
+  ++e.leases;
+  return {{"segment", name}, {"fd", with_fd}, {"lease", l.id}, {"copy", detail::descriptor_to_json(copy.descriptor())},
+          {"notes", notes}};
+}
+
+json server::impl::release(connection& c, std::uint64_t id) {
+  const auto it = std::find_if(c.leases.begin(), c.leases.end(), [&](const lease& l) { return l.id == id; });
+  if (it == c.leases.end()) throw request_error{"no_such_lease", fmt::format("this connection holds no lease {}", id)};
+  unlease(*it);
+  c.leases.erase(it);
+  return {{"released", id}};
+}
+
+json server::impl::status() const {
+  json cs = json::array();
+  for (const auto& c : conns) {
+    if (!c->fd) continue;
+    json ls = json::array();
+    for (const auto& l : c->leases)
+      ls.push_back({{"id", l.id}, {"segment", l.segment}, {"generation", l.generation}, {"kind", l.kind}, {"device", l.device}});
+    cs.push_back({{"pid", c->peer.pid}, {"uid", c->peer.uid}, {"leases", ls}});
+  }
+  json es = json::array();
+  for (const auto& e : entries) {
+    json copies = json::array();
+    for (const auto& [uuid, copy] : e->copies)
+      copies.push_back({{"device", uuid}, {"method", gpu::to_string(copy.descriptor().method)},
+                        {"copy_seconds", copy.copy_seconds()}, {"verify_seconds", copy.verify_seconds()}, {"notes", copy.notes()}});
+    json reg = nullptr;
+    if (e->registration)
+      reg = {{"mode", gpu::to_string(e->registration->mode())}, {"seconds", e->registration->seconds()},
+             {"chunks", e->registration->chunks().size()}, {"reason", e->registration->reason()}};
+    es.push_back({{"name", e->name}, {"generation", e->generation}, {"current", e->current}, {"leases", e->leases},
+                  {"path", e->seg.path().string()}, {"registration", reg}, {"device_copies", copies}});
+  }
+  return {{"pid", ::getpid()}, {"socket", socket.string()}, {"connections", cs}, {"segments", es}};
+}
+
+// ---- leases and lifetime ----------------------------------------------------------------------
+
+void server::impl::unlease(const lease& l) {
+  for (auto& e : entries)
+    if (e->name == l.segment && e->generation == l.generation && e->leases > 0) {
+      --e->leases;
+      return;
+    }
+}
+
+void server::impl::drop_unused() {
+  // Unleased entries go, except the current generation's device copies (made to be reused).
+  // Old generations' legacy-IPC copies stay exactly as long as someone leases them.
+  std::erase_if(entries, [](const std::unique_ptr<entry>& e) {
+    return e->leases == 0 && (!e->current || e->copies.empty());
+  });
+}
+
+void server::impl::close(connection& c) {
+  if (!c.fd) return;
+  for (const auto& l : c.leases) unlease(l);
+  log(fmt::format("pid {} gone, {} lease{} released", c.peer.pid, c.leases.size(), c.leases.size() == 1 ? "" : "s"));
+  c.leases.clear();
+  c.out.clear();
+  c.fd.reset();
+}
+
+void server::impl::queue(connection& c, const json& reply, sys::unique_fd fd) {
+  // error_handler_t::replace: a message may quote a client's string cut mid-character.
+  std::string frame = detail::encode_frame(reply.dump(-1, ' ', false, json::error_handler_t::replace));
+  c.queued += frame.size();
+  c.out.push_back({std::move(frame), 0, std::move(fd)});
+}
+
+void server::impl::flush(connection& c) {
+  while (!c.out.empty()) {
+    pending_reply& r = c.out.front();
+    const ssize_t n = detail::send_some(c.fd.get(), r.bytes, r.offset, r.offset == 0 ? r.fd.get() : -1, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      close(c);  // EPIPE/ECONNRESET: it is gone
+      return;
+    }
+    r.offset += static_cast<std::size_t>(n);
+    c.queued -= static_cast<std::size_t>(n);
+    if (r.offset == r.bytes.size()) c.out.pop_front();
+  }
+  if (c.queued > max_queued_reply_bytes) {
+    log(fmt::format("pid {} does not read its replies ({} bytes queued): dropped", c.peer.pid, c.queued));
+    close(c);
+  }
+}
+
+}  // namespace onecopy::serve
