@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "onecopy/kernels/gpu.hpp"
+#include "onecopy/topology/pci.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/topology/plan.hpp"
 #include "onecopy/topology/topology.hpp"
+#include "onecopy/sys/calls.hpp"
 #include "onecopy/units.hpp"
 #include "topo_view.hpp"
 
@@ -34,6 +37,20 @@ std::vector<resident_segment> resident(const std::vector<segment_entry>& entries
   std::vector<resident_segment> out;
   for (const auto& e : entries)
     for (const auto& h : e.info.histogram) out.push_back({e.name, h.node, h.pages * e.info.page_size});
+  return out;
+}
+
+// What CUDA says about this host's GPUs, each tied to the topology's PCI entry (live only:
+// an XML file is another machine, so the CUDA runtime of this one says nothing about it).
+std::string cuda_text(const topology& t) {
+  const auto& probe = gpu::probe();
+  std::string out = "CUDA\n";
+  for (const auto& line : gpu::describe(probe)) out += "  " + line + "\n";
+  for (const auto& d : probe.devices) {
+    if (const gpu_device* g = find_gpu_by_bus_id(t, d.pci_bus_id))
+      out += fmt::format("  cuda device {} is GPU {} above ({}), host node{} {}\n", d.ordinal, g->index, d.pci_bus_id,
+                         g->local_nodes.size() == 1 ? "" : "s", sys::format_cpulist(g->local_nodes));
+  }
   return out;
 }
 
@@ -78,6 +95,7 @@ int run_topo(const topo_args& a) {
 
   if (a.summary) {
     fmt::print("{}", summary_text(t, segments, store_problem.empty() ? store_dir : "unavailable: " + store_problem));
+    if (t.source() == topology_source::live) fmt::print("  {}\n", gpu::describe(gpu::probe()).front());
     return 0;
   }
   std::optional<placement_plan> p;
@@ -86,10 +104,12 @@ int run_topo(const topo_args& a) {
     auto j = topology_json(t);
     j["segments"] = t.source() == topology_source::live && store_problem.empty() ? segments_json(segments) : nlohmann::json(nullptr);
     j["plan"] = p ? plan_json(*p, *request) : nlohmann::json(nullptr);
+    if (t.source() == topology_source::live) j["cuda"] = gpu::probe();
     print_json(j);
     return 0;
   }
   fmt::print("{}", topology_text(t));
+  if (t.source() == topology_source::live) fmt::print("\n{}", cuda_text(t));
   if (t.source() == topology_source::live)
     fmt::print("\n{}", store_problem.empty() ? segments_text(segments, store_dir)
                                              : fmt::format("SEGMENTS: store unavailable: {}\n", store_problem));
