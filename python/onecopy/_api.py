@@ -21,8 +21,10 @@ def _prepare(value: Any, what: str) -> tuple[str, list[int], np.ndarray]:
         name = _dtypes.engine_name(a.dtype)
     except ValueError as e:
         raise ValueError(f"{what}: {e}") from None
-    a = np.ascontiguousarray(a)
-    return name, list(a.shape), a.reshape(-1).view(np.uint8)
+    shape = list(a.shape)
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)  # (it would also turn a 0-d array into 1-d)
+    return name, shape, a.reshape(-1).view(np.uint8)
 
 
 def put(name: str, data, numa: str = "auto", pages: str = "auto", *, strict: bool = False,
@@ -101,9 +103,12 @@ def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "au
 
     nbytes = int(np.prod(shape, dtype=np.uint64)) * np_dtype.itemsize
     store_dir = _attach.current_store_dir()
-    seg = _attach.store(store_dir).open_or_create(
-        name, dtype_name, list(shape), _placement.pages(pages), _placement.placement(numa, nbytes),
-        strict, fill_draft, float(timeout))
+    try:
+        seg = _attach.attach(store_dir, name)  # this process may map it already
+    except FileNotFoundError:
+        seg = _attach.store(store_dir).open_or_create(
+            name, dtype_name, list(shape), _placement.pages(pages),
+            _placement.placement(numa, nbytes), strict, fill_draft, float(timeout))
     tensors = seg.tensors()
     if seg.is_bundle or tensors[0]["dtype"] != dtype_name or tuple(tensors[0]["shape"]) != shape:
         got = "a bundle" if seg.is_bundle else f"{tensors[0]['dtype']}{list(tensors[0]['shape'])}"
