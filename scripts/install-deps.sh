@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs what building and testing onecopy needs: Debian packages (apt-get) and, with
-# --python, the Python test packages (pip). Idempotent: does nothing when all are present.
+# --python, the Python module's build and test packages (pip: nanobind builds onecopy._core;
+# numpy, pytest, joblib and ml_dtypes run tests/python). Idempotent: does nothing when all are present.
 set -euo pipefail
 
 debian_packages=(
@@ -15,7 +16,7 @@ extra_debian=()
 python_packages=()
 for arg in "$@"; do
   case "$arg" in
-    --python) python_packages+=(numpy pytest) ;;
+    --python) python_packages+=(numpy pytest nanobind joblib ml_dtypes) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
