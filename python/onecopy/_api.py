@@ -57,7 +57,7 @@ def put(name: str, data, numa: str = "auto", pages: str = "auto", *, strict: boo
         bundle = False
     nbytes = sum(t[3].size for t in tensors)
     store_dir = _attach.current_store_dir()
-    seg, report = _attach.store(store_dir).put(
+    seg, report = _attach.store(store_dir, fresh=True).put(
         name, tensors, bundle, _placement.pages(pages), _placement.placement(numa, nbytes),
         strict, replace, remove_when_unused, metadata)
     _attach.remember(store_dir, seg)
@@ -106,7 +106,7 @@ def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "au
     try:
         seg = _attach.attach(store_dir, name)  # this process may map it already
     except FileNotFoundError:
-        seg = _attach.store(store_dir).open_or_create(
+        seg = _attach.store(store_dir, fresh=True).open_or_create(
             name, dtype_name, list(shape), _placement.pages(pages),
             _placement.placement(numa, nbytes), strict, fill_draft, float(timeout))
     tensors = seg.tensors()

@@ -29,11 +29,19 @@ def current_store_dir() -> str | None:
     return os.environ.get("ONECOPY_DIR") or None
 
 
-def store(store_dir: str | None) -> _core.Store:
-    """The store of store_dir (None: this process's default store)."""
-    if store_dir:
-        return _core.Store.at(store_dir)
-    return _core.Store.from_environment()
+# Building a Store reads /proc/mounts and the configuration (about a millisecond): keep them.
+_stores: "dict[tuple[str, str], _core.Store]" = {}
+
+
+def store(store_dir: str | None, *, fresh: bool = False) -> _core.Store:
+    """The store of store_dir (None: this process's default store, as ONECOPY_CONF and the
+    mounts say). fresh=True looks at the mounts again (after `onecopy setup`, say)."""
+    key = (store_dir or "", "" if store_dir else os.environ.get("ONECOPY_CONF", ""))
+    s = None if fresh else _stores.get(key)
+    if s is None:
+        s = _core.Store.at(store_dir) if store_dir else _core.Store.from_environment()
+        _stores[key] = s
+    return s
 
 
 def remember(store_dir: str | None, segment: _core.Segment) -> None:
@@ -46,7 +54,15 @@ def attach(store_dir: str | None, name: str, *, pin: bool = False) -> _core.Segm
 
     Raises FileNotFoundError when there is none, onecopy.FormatError when its file is malformed."""
     key = (store_dir or "", name)
-    s = store(store_dir)
+    try:
+        return _attach(store(store_dir), key, name, pin)
+    except FileNotFoundError:
+        if store_dir:
+            raise
+        return _attach(store(store_dir, fresh=True), key, name, pin)  # a new backing?
+
+
+def _attach(s: _core.Store, key: tuple[str, str], name: str, pin: bool) -> _core.Segment:
     seg = _live.get(key)
     if seg is not None:
         try:
