@@ -41,7 +41,7 @@ def put(name: str, data, numa: str = "auto", pages: str = "auto", *, strict: boo
 
     Raises FileExistsError when name exists (and not replace), ValueError for a bad name, dtype
     or option, NoSpaceError / HugePagePoolError / OutOfMemoryError when memory runs out,
-    BlockingIOError-like OSError (EBUSY) while another process creates the same name.
+    OSError with errno EBUSY while another process creates the same name.
     """
     if isinstance(data, Mapping):
         if not data:

@@ -7,9 +7,23 @@ Both pickle by name only: unpickling attaches the segment in the receiving proce
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import _attach, _core, _dtypes
+
+# Segment -> {tensor name: entry}: read once per mapping, not once per unpickled handle (a
+# model's bundle has hundreds of tensors).
+_tables: "weakref.WeakKeyDictionary[_core.Segment, dict]" = weakref.WeakKeyDictionary()
+
+
+def _table(segment: _core.Segment) -> dict:
+    table = _tables.get(segment)
+    if table is None:
+        table = {t["name"]: t for t in segment.tensors()}
+        _tables[segment] = table
+    return table
 
 
 def _from_pickle(name: str, store_dir: str | None) -> "Handle":
@@ -108,7 +122,7 @@ class Handle:
     def __init__(self, segment: _core.Segment, store_dir: str | None, report: dict | None = None):
         self._segment = segment
         self._store_dir = store_dir
-        self._tensors = {t["name"]: t for t in segment.tensors()}
+        self._tensors = _table(segment)
         #: What creating it did (page size, fallbacks with reasons, ...); None unless from put().
         self.report = report
 

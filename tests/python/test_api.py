@@ -211,3 +211,14 @@ def test_error_classes_are_the_documented_ones():
         assert issubclass(cls, OSError)
     e = onecopy.NoSpaceError(errno.ENOSPC, "no space left in /x")
     assert e.errno == errno.ENOSPC
+
+
+def test_bf16_without_ml_dtypes_is_raw_bits(monkeypatch):
+    monkeypatch.setattr(_dtypes, "ml_dtypes", None)
+    h = onecopy.open_or_create("w", (2, 3), "bf16")
+    assert h.dtype_name == "bf16" and h.dtype == np.uint16 and h.shape == (2, 3)
+    assert np.all(np.asarray(h) == 0)
+    with pytest.raises(ValueError, match="needs ml_dtypes"):
+        onecopy.open_or_create("w2", (2,), "bf16", 1.0)
+    bits = onecopy.open_or_create("w3", (2,), "bf16", lambda a: a.__setitem__(..., 0x3F80))
+    assert np.all(np.asarray(bits) == 0x3F80)  # 1.0 in bf16
