@@ -59,18 +59,6 @@ spawned spawn_reader(const std::filesystem::path& exe, const std::string& name) 
   return s;
 }
 
-std::string read_line(int fd) {
-  std::string line;
-  char c = 0;
-  for (;;) {
-    const ssize_t n = ::read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || c == '\n') break;
-    line += c;
-  }
-  return line;
-}
-
 }  // namespace
 
 bool fleet_result::checksums_agree() const noexcept {
@@ -98,7 +86,7 @@ fleet_result run_readers(const std::filesystem::path& exe, const std::string& na
     for (int i = 0; i < n; ++i) kids.push_back(spawn_reader(exe, name));
     // Each reader announces it is ready (started, store opened) before the release.
     for (auto& k : kids) {
-      const std::string line = read_line(k.from_child.get());
+      const std::string line = sys::read_line(k.from_child.get());
       if (line != "ready")
         throw std::runtime_error(fmt::format("reader {} did not start: {}", k.pid, line.empty() ? "no output" : line));
     }
@@ -106,7 +94,7 @@ fleet_result run_readers(const std::filesystem::path& exe, const std::string& na
     for (auto& k : kids)
       if (::write(k.to_child.get(), "g", 1) != 1) sys::throw_errno(fmt::format("write(reader {})", k.pid));
     for (auto& k : kids) {
-      const std::string line = read_line(k.from_child.get());
+      const std::string line = sys::read_line(k.from_child.get());
       nlohmann::json j;
       try {
         j = nlohmann::json::parse(line);

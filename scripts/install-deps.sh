@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs what building and testing onecopy needs: Debian packages (apt-get) and, with
 # --python, the Python module's build and test packages (pip: nanobind builds onecopy._core;
-# numpy, pytest, joblib and ml_dtypes run tests/python). Idempotent: does nothing when all are present.
+# numpy, pytest, joblib and ml_dtypes run tests/python). Idempotent: does nothing when all are
+# present.
+# --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
+# when they cannot be installed it warns and carries on, and those tests skip with a reason.
 set -euo pipefail
 
 debian_packages=(
@@ -13,26 +16,51 @@ debian_packages=(
   util-linux procps
 )
 extra_debian=()
+optional_debian=()
 python_packages=()
 for arg in "$@"; do
   case "$arg" in
     --python) python_packages+=(numpy pytest nanobind joblib ml_dtypes) ;;
+    --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends "$@" >/dev/null
+}
+updated=0
+apt_update() {
+  [ $updated -eq 1 ] && return 0
+  updated=1
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+}
+
 missing=()
 for p in "${debian_packages[@]}" "${extra_debian[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   echo "install-deps: apt-get install ${missing[*]}" >&2
-  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-    --no-install-recommends "${missing[@]}" >/dev/null
+  apt_update
+  apt_install "${missing[@]}"
+fi
+
+optional_missing=()
+for p in "${optional_debian[@]}"; do
+  installed "$p" || optional_missing+=("$p")
+done
+if [ ${#optional_missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${optional_missing[*]} (optional)" >&2
+  if ! { apt_update && apt_install "${optional_missing[@]}"; }; then
+    echo "install-deps: warning: could not install ${optional_missing[*]}; the tests that need" \
+         "them will skip" >&2
+  fi
 fi
 
 if [ ${#python_packages[@]} -gt 0 ]; then

@@ -140,6 +140,18 @@ void write_text(const std::filesystem::path& path, std::string_view text) {
     throw_errno(fmt::format("write({}, \"{}\")", path.string(), text));
 }
 
+std::string read_line(int fd) {
+  std::string line;
+  char c = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || c == '\n') break;
+    line += c;
+  }
+  return line;
+}
+
 std::vector<int> parse_cpulist(std::string_view text) {
   std::vector<int> ids;
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);

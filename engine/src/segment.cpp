@@ -66,8 +66,10 @@ std::uint64_t segment::compute_checksum(unsigned threads) const { return segment
 bool segment::verify(unsigned threads) const { return compute_checksum(threads) == impl_->info.checksum; }
 
 std::vector<node_pages> segment::node_histogram() const {
-  // move_pages only sees pages mapped in this process: map them all (no data is copied or
-  // read), then ask where each one is. Whole file, as the histogram at publish.
+  // move_pages only sees pages this process has in its page tables: map them all first. For a
+  // published file that maps the existing pages and allocates nothing. Count the whole file,
+  // from its first page, as create does for info().histogram: the data region starts inside the
+  // first huge page, so stepping through it by huge pages would miss the last one.
   (void)detail::populate_read(impl_->map.bytes());
   return detail::node_histogram(impl_->map.bytes(), impl_->info.page_size);
 }

@@ -122,7 +122,7 @@ std::string hugepage_shortage(const backing_info& b, std::uint64_t pages, const 
     std::uint64_t free = 0;
     for (int node : where.nodes) free += sysfs::free_hugepages(node, b.page_size);
     if (free < pages)
-      return fmt::format("node{} {} {} free {} pages, need {}", n > 1 ? "s" : "",
+      return fmt::format("node{} {} {} {} free {} pages, need {}", n > 1 ? "s" : "",
                          sys::format_cpulist(where.nodes), n > 1 ? "have" : "has", free,
                          format_page_size(b.page_size), pages);
   }

@@ -4,6 +4,8 @@
 // skip_reason() says why a backing cannot be had here.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -47,6 +49,15 @@ struct hugetlb_2m_backing {
   [[nodiscard]] std::filesystem::path store_dir() const { return mount.path() / "store"; }
   static constexpr std::uint64_t page_size = 2 * MiB;
   static constexpr backing_kind kind = backing_kind::hugetlbfs;
+};
+
+/// Every backing, for TYPED_TEST_SUITE(…, all_backings, backing_names).
+using all_backings = ::testing::Types<shm_backing, thp_backing, hugetlb_2m_backing>;
+/// Names typed tests after the backing's label ("shm", "thp", "hugetlbfs-2M").
+class backing_names {
+ public:
+  template <class T>
+  static std::string GetName(int) { return T::label; }
 };
 
 }  // namespace onecopy::test

@@ -40,11 +40,13 @@ std::string error_of(F&& f) {
 [[noreturn]] void attach_with_no_fds_left(const store& s, const std::string& name) {
   const rlimit lim{64, 64};
   ::setrlimit(RLIMIT_NOFILE, &lim);
-  while (::dup(STDERR_FILENO) >= 0) {  // take every descriptor that is left
-  }
+  std::vector<int> taken;
+  taken.reserve(64);
+  for (int fd; (fd = ::dup(STDERR_FILENO)) >= 0;) taken.push_back(fd);  // every descriptor left
   try {
     (void)s.attach(name);
   } catch (const fd_limit_error& e) {
+    for (int fd : taken) ::close(fd);  // sanitizer runtimes need a descriptor to inspect e
     std::_Exit(std::string(e.what()).find("store/" + name) != std::string::npos ? 3 : 4);
   } catch (...) {
     std::_Exit(5);

@@ -57,13 +57,7 @@ class LifecycleTest : public ::testing::Test {
   std::unique_ptr<Backing> backing_;
 };
 
-using backings = ::testing::Types<test::shm_backing, test::thp_backing, test::hugetlb_2m_backing>;
-class backing_names {
- public:
-  template <class T>
-  static std::string GetName(int) { return T::label; }
-};
-TYPED_TEST_SUITE(LifecycleTest, backings, backing_names);
+TYPED_TEST_SUITE(LifecycleTest, test::all_backings, test::backing_names);
 
 TYPED_TEST(LifecycleTest, PublishedSegmentHoldsTheFilledBytes) {
   store s = this->make_store();

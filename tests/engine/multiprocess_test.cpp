@@ -26,13 +26,7 @@ class ManyReadersTest : public ::testing::Test {
   std::unique_ptr<Backing> backing_;
 };
 
-using backings = ::testing::Types<test::shm_backing, test::thp_backing, test::hugetlb_2m_backing>;
-class backing_names {
- public:
-  template <class T>
-  static std::string GetName(int) { return T::label; }
-};
-TYPED_TEST_SUITE(ManyReadersTest, backings, backing_names);
+TYPED_TEST_SUITE(ManyReadersTest, test::all_backings, test::backing_names);
 
 // 8 readers race a writer that is still filling; every reader ends up with the writer's bytes
 // (none creates its own: open_or_create waits), and the 8 together hold about one copy.

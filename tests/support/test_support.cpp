@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "test_support.hpp"
 
+#include "onecopy/sys/calls.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -170,17 +172,7 @@ std::string read_all(int fd) {
   return text;
 }
 
-std::string read_line(int fd) {
-  std::string line;
-  char c = 0;
-  for (;;) {
-    const ssize_t n = ::read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || c == '\n') break;
-    line += c;
-  }
-  return line;
-}
+std::string read_line(int fd) { return sys::read_line(fd); }
 
 int wait_for(pid_t pid, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

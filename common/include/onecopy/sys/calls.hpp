@@ -58,6 +58,10 @@ void write_text(const std::filesystem::path& path, std::string_view text);
 std::size_t pread_full(int fd, void* buffer, std::size_t len, std::uint64_t offset,
                        const std::filesystem::path& name);
 
+/// Reads one line from fd (a pipe), without the newline; "" at EOF. Byte by byte: it never
+/// consumes what follows the line.
+[[nodiscard]] std::string read_line(int fd);
+
 /// "0-3,8,10-11" → {0,1,2,3,8,10,11}. @throws usage_error on malformed text
 [[nodiscard]] std::vector<int> parse_cpulist(std::string_view text);
 /// {0,1,2,3,8} → "0-3,8"

@@ -41,8 +41,10 @@ class segment {
   [[nodiscard]] std::uint64_t compute_checksum(unsigned threads = 0) const;
   /// compute_checksum() == info().checksum.
   [[nodiscard]] bool verify(unsigned threads = 0) const;
-  /// Where the file's pages are now: maps every page (MADV_POPULATE_READ, no data read), then
-  /// asks move_pages for each page's node.
+  /// Where the file's pages are now: one entry per page of info().page_size over the whole file,
+  /// as info().histogram counts them at create. Maps every page read-only first
+  /// (MADV_POPULATE_READ: the existing pages; nothing is allocated or copied) because move_pages
+  /// only sees pages the calling process maps.
   [[nodiscard]] std::vector<node_pages> node_histogram() const;
   /// The file descriptor of the O_RDONLY open (for passing to other processes).
   [[nodiscard]] int fd() const noexcept;

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "roles.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <exception>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "guest_os.hpp"
+#include "onecopy/engine/store.hpp"
+#include "onecopy/topology/sysfs.hpp"
+#include "placement_checks.hpp"
+
+namespace numa_vm {
+
+int run_creator(const std::vector<std::string>& args) {
+  if (args.size() != 5 && args.size() != 6) {
+    fmt::print(stderr, "usage: numa-vm-guest create DIR NAME PAGES PLACEMENT BYTES [NODE]\n");
+    return 2;
+  }
+  try {
+    if (args.size() == 6) pin_to_node(std::stoi(args[5]));
+    auto s = onecopy::store::at(args[0]);
+    onecopy::create_options opts;
+    opts.pages = onecopy::parse_page_size(args[2]);
+    opts.strict = true;
+    opts.where = onecopy::placement::parse(args[3]);
+    const auto m = make_segment(s, args[1], std::stoull(args[4]), opts);
+    fmt::print("  creator pid {} on node {}: published {} ({}), pages {}; exits now\n", ::getpid(),
+               onecopy::sysfs::current_node(), args[1], m.report.where.to_string(),
+               histogram_text(m.seg.info().histogram));
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print("  creator: {}\n", e.what());
+    return 1;
+  }
+}
+
+int run_reader(const std::vector<std::string>& args) {
+  if (args.size() != 4 && args.size() != 6) {
+    fmt::print(stderr, "usage: numa-vm-guest read DIR NAME NODE FRAMES_FILE [SECONDS CONTROL_NODE]\n");
+    return 2;
+  }
+  try {
+    const int node = std::stoi(args[2]);
+    const double seconds = args.size() == 6 ? std::stod(args[4]) : 0;
+    std::vector<std::byte> control;
+    if (seconds > 0) {
+      pin_to_node(std::stoi(args[5]));
+      control.assign(8 << 20, std::byte{1});  // first touch: on CONTROL_NODE
+    }
+    pin_to_node(node);
+    const int running_on = onecopy::sysfs::current_node();
+    onecopy::attach_options opts;
+    opts.populate = true;
+    opts.verify = true;  // reads every byte: throws on a checksum mismatch
+    const auto seg = onecopy::store::at(args[0]).attach(args[1], opts);
+    // Keep reading, long enough for automatic NUMA balancing to scan us (1 s delay, then every
+    // second, two faults from the same node before it moves a page).
+    int passes = 1;
+    std::uint64_t sum = 0;
+    for (const auto start = std::chrono::steady_clock::now();
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds; ++passes) {
+      if (!seg.verify()) throw std::runtime_error("checksum mismatch while re-reading");
+      for (std::size_t i = 0; i < control.size(); i += 4096) sum += static_cast<std::uint64_t>(control[i]);
+    }
+    if (!control.empty())
+      fmt::print("  reader: control buffer ({} reads), first touched on node {}, is now at {}\n", sum / (control.size() / 4096),
+                 args[5], histogram_text(nodes_of(control)));
+    const auto live = seg.node_histogram();
+    const auto mine = frames_of(seg.bytes());
+    const auto theirs = read_frames(args[3]);
+    std::size_t same = 0;
+    for (std::size_t i = 0; i < mine.size() && i < theirs.size(); ++i) same += mine[i] != 0 && mine[i] == theirs[i];
+    fmt::print("  reader pid {} on node {}: read {} time{}, checksum ok, node_histogram() {}, {} of {} "
+               "data frames identical to the creator side's\n", ::getpid(), running_on, passes,
+               passes == 1 ? "" : "s", histogram_text(live), same, mine.size());
+    bool ok = true;
+    auto fail = [&](const std::string& why) {
+      fmt::print("  reader: {}\n", why);
+      ok = false;
+    };
+    if (running_on != node) fail(fmt::format("runs on node {}, not on node {}", running_on, node));
+    if (live != seg.info().histogram)
+      fail(fmt::format("pages are at {}, the segment recorded {}", histogram_text(live),
+                       histogram_text(seg.info().histogram)));
+    if (same != mine.size() || mine.size() != theirs.size())
+      fail(fmt::format("{} of {} frames differ: the reader got other pages", mine.size() - same, mine.size()));
+    return ok ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print("  reader: {}\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace numa_vm

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+// The other processes of the multi-process cases: this same program started with a role.
+//   create DIR NAME PAGES PLACEMENT BYTES [NODE]
+//       creates, fills and publishes a segment (on NODE's CPUs when given), then exits
+//   read DIR NAME NODE FRAMES_FILE [SECONDS CONTROL_NODE]
+//       runs on NODE's CPUs, attaches, reads every byte (checksum), and checks that its pages
+//       are where the segment recorded and are the very frames listed. With SECONDS it keeps
+//       reading that long, and also reads an anonymous buffer first touched on CONTROL_NODE:
+//       where automatic NUMA balancing moves that buffer shows that it was at work.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace numa_vm {
+
+/// Exit 0 on success, 1 with a printed reason otherwise.
+[[nodiscard]] int run_creator(const std::vector<std::string>& args);
+/// Exit 0 on success, 1 with a printed reason otherwise.
+[[nodiscard]] int run_reader(const std::vector<std::string>& args);
+
+}  // namespace numa_vm
