@@ -207,7 +207,12 @@ def main():
     p.add_argument("--tasks", type=int, default=12, help="sequential round trips per run")
     p.add_argument("--ways", default="pickle,shared_memory,fork COW global,torch share_memory_,onecopy")
     p.add_argument("--json", help="also write the raw results here")
+    p.add_argument("--table-from", metavar="JSON", help="print the table of a saved --json run")
     args = p.parse_args()
+    if args.table_from:
+        with open(args.table_from) as f:
+            print_table(json.load(f))
+        return
 
     store = None
     if "ONECOPY_DIR" not in os.environ:  # a private store, removed at the end
@@ -242,27 +247,38 @@ def main():
         if store:
             shutil.rmtree(store, ignore_errors=True)
 
-    print(f"\nPool({WORKERS}), fork start method, medians of runs; "
-          f"'workers' PSS' = extra PSS of the {WORKERS} workers holding the array.\n")
-    print("| array | way | per task | × pickling | workers' PSS | × pickling | parent's PSS |")
-    print("|---|---|---:|---:|---:|---:|---:|")
     raw = []
     for label in args.sizes.split(","):
-        base = None
         for way in ways:
             ms = results[(label, way)]
-            t = statistics.median(m["per_task_s"] for m in ms)
-            w = statistics.median(m["workers_pss"] for m in ms)
-            par = statistics.median(m["parent_pss"] for m in ms)
-            if base is None:
-                base = (t, w)
-            print(f"| {label} | {way} | {fmt_time(t)} | {t / base[0]:.3g} | {fmt_bytes(w)} | "
-                  f"{w / base[1]:.3g} | {fmt_bytes(par)} |")
-            raw.append({"array": label, "way": way, "per_task_s": t, "workers_pss": w,
-                        "parent_pss": par, "runs": ms})
+            raw.append({"array": label, "way": way,
+                        "per_task_s": statistics.median(m["per_task_s"] for m in ms),
+                        "workers_pss": statistics.median(m["workers_pss"] for m in ms),
+                        "parent_pss": statistics.median(m["parent_pss"] for m in ms),
+                        "runs": ms})
+    record = {"workers": WORKERS, "start_method": "fork", "tasks": args.tasks, "results": raw}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"workers": WORKERS, "start_method": "fork", "results": raw}, f, indent=1)
+            json.dump(record, f, indent=1)
+    print_table(record)
+
+
+def fmt_ratio(r):
+    return f"1/{1 / r:,.0f}" if 0 < r < 0.1 else f"{r:.2f}"
+
+
+def print_table(record):
+    """The markdown table: medians per array and way, ratios against pickling."""
+    print(f"\nPool({record['workers']}), {record['start_method']} start method, medians of runs; "
+          f"workers' PSS = what the {record['workers']} workers holding the array add.\n")
+    print("| array | way | per task | × pickling | workers' PSS | × pickling | parent's PSS |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    base = {}
+    for row in record["results"]:
+        b = base.setdefault(row["array"], row)  # the first way of each array is the baseline
+        print(f"| {row['array']} | {row['way']} | {fmt_time(row['per_task_s'])} | "
+              f"{fmt_ratio(row['per_task_s'] / b['per_task_s'])} | {fmt_bytes(row['workers_pss'])} | "
+              f"{fmt_ratio(row['workers_pss'] / b['workers_pss'])} | {fmt_bytes(row['parent_pss'])} |")
 
 
 if __name__ == "__main__":
