@@ -15,8 +15,8 @@ from ._handle import Handle
 def _prepare(value: Any, what: str) -> tuple[str, list[int], np.ndarray]:
     """(engine dtype, shape, the bytes as a C-contiguous 1-D uint8 array) of an array-like."""
     a = np.asarray(value)
-    if a.dtype.byteorder not in ("=", "|") and a.dtype.byteorder != np.dtype(a.dtype.type).byteorder:
-        a = a.astype(a.dtype.newbyteorder("="))  # segments are native (little-endian)
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))  # segments hold native (little-endian) values
     try:
         name = _dtypes.engine_name(a.dtype)
     except ValueError as e:

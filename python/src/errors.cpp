@@ -5,6 +5,7 @@
 #include "errors.hpp"
 
 #include <cerrno>
+#include <string>
 
 #include "onecopy/error.hpp"
 
