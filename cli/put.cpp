@@ -12,6 +12,7 @@
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/units.hpp"
+#include "put_plan.hpp"
 
 namespace onecopy::cli {
 namespace {
@@ -29,6 +30,7 @@ struct put_args {
   bool when_unused = false;
   bool json = false;
   unsigned threads = 0;
+  put_plan_args plan;  // --gpus --cpus --budget --explain (put_plan.hpp)
 };
 
 std::vector<std::uint64_t> parse_shape(const std::string& text) {
@@ -78,11 +80,12 @@ int run_put(const put_args& a) {
   const layout l = raw_layout(a, bytes);
   create_options opts;
   opts.pages = parse_page_size(a.pages);
-  opts.where = placement::parse(a.numa);
   opts.strict = a.strict;
   opts.replace = a.replace;
   opts.remove_when_unused = a.when_unused;
   opts.threads = a.threads;
+  const put_plan planned = plan_put(a.name, a.numa, a.pages, a.strict, a.plan, l.data_size(), opts, a.json);
+  if (!planned.create) return 0;
 
   store s = store::from_environment();
   const auto t0 = clock::now();
@@ -101,6 +104,8 @@ int run_put(const put_args& a) {
     j["path"] = seg.path().string();
     j["fallbacks"] = report.fallbacks;
     j["warnings"] = report.warnings;
+    if (planned.json) j["plan"] = *planned.json;
+    if (!report.replicas.empty()) j["replicas"] = replicas_json(report);
     j["seconds"] = {{"create", secs(t0, t1)}, {"populate", report.populate_seconds},
                     {"fill", secs(t1, t2)}, {"publish", secs(t2, t3)}};
     print_json(j);
@@ -116,6 +121,7 @@ int run_put(const put_args& a) {
              checksum_text(seg.info().checksum), format_seconds(secs(t0, t1)),
              format_seconds(report.populate_seconds), format_seconds(secs(t1, t2)),
              format_seconds(secs(t2, t3)));
+  for (const auto& line : replica_lines(report)) fmt::print("{}\n", line);
   return 0;
 }
 
@@ -129,7 +135,9 @@ void add_put(CLI::App& app, registry& r) {
   sub->add_option("--zeros", a->zeros, "Create SIZE bytes of zeros instead of reading a file (e.g. 1GiB)");
   sub->add_option("--dtype", a->dtype_text, "Element type of the array: u8 i8 u16 i16 u32 i32 u64 i64 f16 bf16 f32 f64 bool");
   sub->add_option("--shape", a->shape_text, "Array shape, comma-separated (e.g. 1024,768)");
-  sub->add_option("--numa", a->numa, "NUMA placement: none, bind:N[,M], interleave, interleave:N,M")->capture_default_str();
+  sub->add_option("--numa", a->numa, "NUMA placement: none, bind:N[,M], interleave[:N,M], or planned: auto, "
+                  "replicate[:N,M] (one file per node), local")->capture_default_str();
+  add_put_plan_options(sub, a->plan);
   sub->add_option("--pages", a->pages, "Page size: auto, 1g, 2m, thp, 4k")->capture_default_str();
   sub->add_flag("--strict", a->strict, "Fail instead of falling back to smaller pages");
   sub->add_flag("--replace", a->replace, "Atomically replace an existing segment of that name");

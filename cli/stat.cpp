@@ -10,11 +10,17 @@
 namespace onecopy::cli {
 namespace {
 
-int run_stat(const std::string& name, bool json) {
+int run_stat(const std::string& name, bool json, int node) {
   const store s = store::from_environment();
-  const segment seg = s.attach(name);
+  attach_options how;
+  how.node = node;
+  const segment seg = s.attach(name, how);
   const auto& info = seg.info();
   auto mapped = store::pids_mapping(seg.path());
+  // A replicated segment: every replica file (the one shown above is this node's).
+  std::vector<segment_entry> replicas;
+  for (auto& e : s.list())
+    if (e.replica_of == name) replicas.push_back(std::move(e));
   std::erase(mapped, ::getpid());  // not ourselves: we only mapped it to read the header
   if (json) {
     auto j = info_json(info);
@@ -23,6 +29,15 @@ int run_stat(const std::string& name, bool json) {
     j["mapped_by"] = mapped;
     j["resident_histogram"] = nlohmann::json::array();
     for (const auto& h : seg.node_histogram()) j["resident_histogram"].push_back({{"node", h.node}, {"pages", h.pages}});
+    // Only for a replicated segment: one entry per replica file.
+    for (const auto& e : replicas) {
+      auto r = info_json(e.info);
+      r["name"] = e.name;
+      r["path"] = e.path.string();
+      r["replica_node"] = e.replica_node;
+      r["mapped_by"] = e.mapped_by;
+      j["replicas"].push_back(std::move(r));
+    }
     print_json(j);
     return 0;
   }
@@ -39,6 +54,15 @@ int run_stat(const std::string& name, bool json) {
   std::string pids;
   for (int p : mapped) pids += (pids.empty() ? "" : " ") + std::to_string(p);
   fmt::print("mapped by  {}\n", pids.empty() ? "no process" : pids);
+  if (!replicas.empty()) {
+    fmt::print("replicas   {} (one file per node; attach takes the caller's node's, 'stat --node N' shows another)\n",
+               replicas.size());
+    for (auto& e : replicas) {
+      std::erase(e.mapped_by, ::getpid());
+      fmt::print("  {:<24} {:<16} pages per node {}; mapped by {}\n", e.name, pages_text(e.info),
+                 histogram_text(e.info.histogram), e.mapped_by.empty() ? std::string("no process") : fmt::format("{} processes", e.mapped_by.size()));
+    }
+  }
   if (info.bundle) {
     fmt::print("tensors    {}\n", info.tensors.size());
     for (const auto& t : info.tensors)
@@ -54,10 +78,12 @@ int run_stat(const std::string& name, bool json) {
 void add_stat(CLI::App& app, registry& r) {
   auto name = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto node = std::make_shared<int>(-1);
   auto* sub = app.add_subcommand("stat", "Show a segment's layout, pages, placement, checksum and users");
   sub->add_option("NAME", *name, "Segment name")->required();
   sub->add_flag("--json", *json, "Print JSON");
-  r.add(sub, [name, json] { return run_stat(*name, *json); });
+  sub->add_option("--node", *node, "For a replicated segment: show the replica of node N (default: this node's)");
+  r.add(sub, [name, json, node] { return run_stat(*name, *json, *node); });
 }
 
 }  // namespace onecopy::cli

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 #include "onecopy/engine/checksum.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/topology/sysfs.hpp"
 #include "onecopy/units.hpp"
 #include "test_hooks.hpp"
 
@@ -90,22 +92,23 @@ void draft::read_from_file(const std::filesystem::path& file, std::uint64_t file
   if (error) std::rethrow_exception(error);
 }
 
-segment draft::publish() && {
-  impl& d = *impl_;
-  detail::test_pause_point("before_publish");
-  d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
-  d.info.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+namespace {
+
+// Writes header and table and seals the pages and the file read-only. Returns an O_RDONLY
+// descriptor of the same inode holding a shared lock: readers get that, never the writable one.
+sys::unique_fd seal(draft::impl& d) {
   write_segment_header(d.map.bytes(), d.info);
-  // Seal: the creator's own mapping becomes read-only too, and the file 0444.
   if (::mprotect(d.map.data(), d.map.size(), PROT_READ) != 0)
     sys::throw_errno(fmt::format("mprotect({}, PROT_READ)", d.temp_path.string()));
   if (::fchmod(d.fd.get(), 0444) != 0) sys::throw_errno(fmt::format("fchmod({}, 0444)", d.temp_path.string()));
-  // Readers get an O_RDONLY descriptor of the same inode, never the writable one.
   sys::unique_fd ro = sys::open(fmt::format("/proc/self/fd/{}", d.fd.get()), O_RDONLY);
   detail::lock_shared(ro.get(), d.final_path);
+  return ro;
+}
 
-  detail::test_pause_point("before_rename");
+// The atomic publish: the temp file takes its final name (never over another segment unless
+// create_options::replace).
+void rename_into_place(draft::impl& d) {
   const unsigned flags = d.opts.replace ? 0 : RENAME_NOREPLACE;
   if (::renameat2(AT_FDCWD, d.temp_path.c_str(), AT_FDCWD, d.final_path.c_str(), flags) != 0) {
     const int err = errno;
@@ -115,17 +118,85 @@ segment draft::publish() && {
     throw_os_error(err, fmt::format("rename({}, {})", d.temp_path.string(), d.final_path.string()));
   }
   d.published = true;
+}
+
+// Copies the first replica's data into the others, in parallel 64 MiB pieces. Their pages
+// already sit on their nodes (populated under their binding), so the copying threads may run
+// anywhere.
+void copy_to_replicas(draft::impl& d) {
+  constexpr std::uint64_t piece = 64 * MiB;
+  const std::uint64_t size = d.info.data_size;
+  const std::uint64_t per_replica = (size + piece - 1) / piece;
+  const std::uint64_t pieces = per_replica * d.replicas.size();
+  unsigned threads = d.opts.threads ? d.opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<std::uint64_t>(threads, pieces));
+  const std::byte* from = d.map.data() + d.info.data_offset;
+  std::atomic<std::uint64_t> next{0};
+  auto work = [&] {
+    for (std::uint64_t i = next++; i < pieces; i = next++) {
+      draft::impl& r = *d.replicas[i / per_replica];
+      const std::uint64_t at = (i % per_replica) * piece;
+      std::memcpy(r.map.data() + r.info.data_offset + at, from + at, std::min(piece, size - at));
+    }
+  };
+  std::vector<std::jthread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+}
+
+}  // namespace
+
+segment draft::publish() && {
+  impl& d = *impl_;
+  detail::test_pause_point("before_publish");
+  if (!d.replicas.empty()) copy_to_replicas(d);
+  d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+  d.info.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  // Replicas are byte-for-byte copies: same checksum and creation time.
+  std::vector<sys::unique_fd> replica_fds;
+  for (auto& r : d.replicas) {
+    r->info.checksum = d.info.checksum;
+    r->info.created_ns = d.info.created_ns;
+    replica_fds.push_back(seal(*r));
+  }
+  sys::unique_fd ro = seal(d);
+
+  detail::test_pause_point("before_rename");
+  // Other nodes' replicas first: the first one's rename also retires the old segment's files.
+  std::vector<std::filesystem::path> renamed;
+  try {
+    for (auto& r : d.replicas) {
+      rename_into_place(*r);
+      renamed.push_back(r->final_path);
+    }
+    rename_into_place(d);
+  } catch (...) {
+    if (!d.opts.replace)
+      for (const auto& path : renamed) ::unlink(path.c_str());
+    throw;
+  }
   // A replaced segment on another backing would shadow or duplicate the new one: unlink it.
   for (const auto& old : d.replaced)
     if (old != d.final_path) ::unlink(old.c_str());
   d.lock.reset();  // release the name
 
+  // Hand back the caller's node's replica when there is one.
+  impl* chosen = &d;
+  const std::string here = fmt::format("@node{}", sysfs::current_node());
+  for (std::size_t i = 0; i < d.replicas.size(); ++i) {
+    if (d.replicas[i]->name.ends_with(here)) {
+      chosen = d.replicas[i].get();
+      std::swap(ro, replica_fds[i]);
+    }
+  }
   auto s = std::make_unique<segment::impl>();
-  s->name = d.name;
-  s->path = d.final_path;
+  s->name = chosen->name;
+  s->path = chosen->final_path;
   s->fd = std::move(ro);
-  s->map = std::move(d.map);
-  s->info = d.info;
+  s->map = std::move(chosen->map);
+  s->info = chosen->info;
+  for (auto& r : d.replicas) r->fd.reset();
   d.fd.reset();
   return segment(std::move(s));
 }

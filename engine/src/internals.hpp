@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +52,9 @@ struct draft::impl {
   segment_info info;  // planned offsets; completed by publish()
   create_report report;
   bool published = false;
+  /// A replicated draft: the other nodes' replicas (this impl is the first node's). They hold
+  /// no lock of their own: this one holds the name's lock for all of them.
+  std::vector<std::unique_ptr<draft::impl>> replicas;
 
   ~impl();
 };

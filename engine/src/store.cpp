@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -77,6 +78,21 @@ std::string temp_owner(std::string_view file) {
   const auto dot = file.rfind('.');
   if (dot == std::string_view::npos) return {};
   return std::string(file.substr(0, dot));
+}
+
+// "w@node1" → "w": the segment a (replica) file belongs to.
+std::string_view base_of(std::string_view file) {
+  return file.substr(0, std::min(file.size(), file.find(replica_marker)));
+}
+
+// "w@node1" → 1; -1 when file is not a replica file.
+int replica_node_of(std::string_view file) {
+  const auto at = file.find(replica_marker);
+  if (at == std::string_view::npos) return -1;
+  const auto digits = file.substr(at + replica_marker.size());
+  int node = -1;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), node);
+  return ec == std::errc() && end == digits.data() + digits.size() && !digits.empty() ? node : -1;
 }
 
 // Free bytes on the filesystem of dir (or of its parent while dir does not exist yet).
@@ -292,36 +308,30 @@ void discard_attempt(draft::impl& d) {
   d.temp_path.clear();
 }
 
-draft create_locked(const store::impl& s, std::string_view name, const layout& l,
-                    const create_options& opts, detail::file_lock lock) {
-  const auto existing = s.files_of(name);
-  if (!existing.empty() && !opts.replace)
-    throw os_error(EEXIST, fmt::format("create segment '{}': {} exists (pass replace/--replace, or "
-                                       "'onecopy rm {}' first)", name, existing.front().string(), name));
-  // With the name's lock held, any temp file of this name belongs to a creator that died.
-  for (const auto& b : s.backings) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec))
-      if (temp_owner(e.path().filename().string()) == name) ::unlink(e.path().c_str());
-  }
-
+// A fresh draft for one file (name, or a replica "name@nodeN") with where as its placement.
+std::unique_ptr<draft::impl> new_draft(std::string file_name, const layout& l, const create_options& opts,
+                                       const placement& where) {
   auto d = std::make_unique<draft::impl>();
-  d->name = std::string(name);
+  d->name = std::move(file_name);
   d->lay = l;
   d->opts = opts;
-  d->lock = std::move(lock);
-  d->replaced = existing;
-  d->report.where = detail::resolve_placement(opts.where);
+  d->report.where = detail::resolve_placement(where);
   d->info = plan_segment_file(l, opts.metadata);
   d->info.where = d->report.where;
   d->info.remove_when_unused = opts.remove_when_unused;
   d->info.creator_pid = ::getpid();
   d->info.creator_uid = ::geteuid();
   d->info.creator_host = sys::host_name();
+  return d;
+}
 
-  const std::uint64_t needed = d->info.data_offset + d->info.data_size;
+// Tries the backings in order until one holds the draft's file; each fallback is a reason.
+void place(const store::impl& s, draft::impl& d) {
+  const std::string& name = d.name;
+  const create_options& opts = d.opts;
+  const std::uint64_t needed = d.info.data_offset + d.info.data_size;
   const int wanted = level_of(opts.pages);
-  std::vector<std::string>& reasons = d->report.fallbacks;
+  std::vector<std::string>& reasons = d.report.fallbacks;
   if (opts.pages != page_size::automatic &&
       std::none_of(s.backings.begin(), s.backings.end(), [&](const backing_info& b) { return level_of(b) == wanted; })) {
     reasons.push_back(fmt::format("{}: this store has no such backing ({}); 'onecopy setup' mounts "
@@ -354,7 +364,7 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
       skip = fmt::format("would waste {} rounding {} up to whole pages", format_bytes(file_size - needed),
                          format_bytes(needed));
     else if (b.kind == backing_kind::hugetlbfs)
-      skip = hugepage_shortage(b, file_size / b.page_size, d->report.where);
+      skip = hugepage_shortage(b, file_size / b.page_size, d.report.where);
     else if (const auto space = free_space(b.dir); space < file_size)
       skip = fmt::format("no space: {} has {} free, need {}", b.dir.string(), format_bytes(space),
                          format_bytes(file_size));
@@ -364,21 +374,21 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
       continue;
     }
     try {
-      create_on(*d, b);
+      create_on(d, b);
       if (opts.strict && !reasons.empty())
         throw fallback_error(fmt::format("create segment '{}' with {} (strict): {}", name,
                                          describe(opts.pages), reasons.front()));
-      return draft(std::move(d));
+      return;
     } catch (const hugepage_pool_error& e) {
       reasons.push_back(fmt::format("{}: {}", describe(b), e.what()));
       pool_short = true;
-      discard_attempt(*d);
+      discard_attempt(d);
     } catch (const no_space_error& e) {
       reasons.push_back(fmt::format("{}: {}", describe(b), e.what()));
       other_failure = true;
-      discard_attempt(*d);
+      discard_attempt(d);
     } catch (...) {
-      discard_attempt(*d);
+      discard_attempt(d);
       throw;
     }
   }
@@ -391,6 +401,67 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
                                        format_bytes(needed), why);
   if (pool_short && !other_failure) throw hugepage_pool_error(ENOMEM, what);
   throw no_space_error(ENOSPC, what);
+}
+
+// One replica per node, "name@nodeN", each bound to its node; the first holds the lock and
+// the others. Files of the old segment that the new ones do not rename over are unlinked when
+// the first publishes.
+draft create_replicas(const store::impl& s, std::string_view name, const layout& l,
+                      const create_options& opts, detail::file_lock lock,
+                      std::vector<std::filesystem::path> existing) {
+  std::vector<int> nodes = opts.replicate_on;
+  std::sort(nodes.begin(), nodes.end());
+  if (std::adjacent_find(nodes.begin(), nodes.end()) != nodes.end())
+    throw usage_error(fmt::format("create segment '{}': replicate_on names node {} twice", name,
+                                  *std::adjacent_find(nodes.begin(), nodes.end())));
+  if (opts.where.policy != numa_policy::none)
+    throw usage_error(fmt::format("create segment '{}': replicate_on binds each replica to its node; "
+                                  "it excludes a NUMA placement ({})", name, opts.where.to_string()));
+  std::vector<std::unique_ptr<draft::impl>> drafts;
+  for (int node : opts.replicate_on) {
+    auto d = new_draft(fmt::format("{}{}{}", name, replica_marker, node), l, opts, placement::bind_to({node}));
+    d->opts.replicate_on.clear();
+    drafts.push_back(std::move(d));
+  }
+  for (auto& d : drafts) place(s, *d);
+  auto first = std::move(drafts.front());
+  for (std::size_t i = 1; i < drafts.size(); ++i) {
+    first->report.replicas.push_back(drafts[i]->report);
+    first->replicas.push_back(std::move(drafts[i]));
+  }
+  std::erase_if(existing, [&](const std::filesystem::path& old) {
+    if (old == first->final_path) return true;
+    return std::any_of(first->replicas.begin(), first->replicas.end(),
+                       [&](const auto& r) { return r->final_path == old; });
+  });
+  first->replaced = std::move(existing);
+  first->lock = std::move(lock);
+  first->opts = opts;
+  return draft(std::move(first));
+}
+
+draft create_locked(const store::impl& s, std::string_view name, const layout& l,
+                    const create_options& opts, detail::file_lock lock) {
+  const auto existing = s.files_of(name);
+  if (!existing.empty() && !opts.replace)
+    throw os_error(EEXIST, fmt::format("create segment '{}': {} exists (pass replace/--replace, or "
+                                       "'onecopy rm {}' first)", name, existing.front().string(), name));
+  // With the name's lock held, any temp file of this name (or of its replicas) belongs to a
+  // creator that died.
+  for (const auto& b : s.backings) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
+      const std::string owner = temp_owner(e.path().filename().string());
+      if (!owner.empty() && base_of(owner) == name) ::unlink(e.path().c_str());
+    }
+  }
+  if (!opts.replicate_on.empty()) return create_replicas(s, name, l, opts, std::move(lock), existing);
+
+  auto d = new_draft(std::string(name), l, opts, opts.where);
+  d->lock = std::move(lock);
+  d->replaced = existing;
+  place(s, *d);
+  return draft(std::move(d));
 }
 
 }  // namespace
@@ -418,8 +489,14 @@ segment store::attach(std::string_view name, const attach_options& opts) const {
   if (auto path = impl_->find(fmt::format("{}{}{}", name, replica_marker, node)))
     return detail::attach_file(fmt::format("{}{}{}", name, replica_marker, node), *path, opts);
   const auto replicas = impl_->files_of(name);
-  if (!replicas.empty() && opts.node < 0)
-    return detail::attach_file(replicas.front().filename().string(), replicas.front(), opts);
+  if (!replicas.empty() && opts.node < 0) {
+    // No replica here: the nearest one by the kernel's NUMA distances.
+    const auto& best = *std::min_element(replicas.begin(), replicas.end(), [&](const auto& a, const auto& b) {
+      return sysfs::node_distance(node, replica_node_of(a.filename().string())) <
+             sysfs::node_distance(node, replica_node_of(b.filename().string()));
+    });
+    return detail::attach_file(best.filename().string(), best, opts);
+  }
   std::string dirs;
   for (const auto& b : impl_->backings) dirs += (dirs.empty() ? "" : ", ") + b.dir.string();
   if (opts.node >= 0 && !replicas.empty())
@@ -506,7 +583,8 @@ std::vector<segment_entry> store::list() const {
       const std::string f = e.path().filename().string();
       if (f.empty() || f.front() == '.') continue;
       try {
-        segment_entry entry{f, e.path(), read_info(e.path()), pids_of(e.path())};
+        segment_entry entry{f, e.path(), read_info(e.path()), pids_of(e.path()), {}, replica_node_of(f)};
+        if (entry.replica_node >= 0) entry.replica_of = std::string(base_of(f));
         out.push_back(std::move(entry));
       } catch (const std::exception&) {
         // Unreadable or malformed files are reported by problems(), not listed.
@@ -562,7 +640,7 @@ gc_report store::gc() {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
       const std::string f = e.path().filename().string();
-      if (const std::string owner = temp_owner(f); !owner.empty()) {
+      if (const std::string owner(base_of(temp_owner(f))); !owner.empty()) {
         // The creator holds the name's lock while its temp file exists: a free lock means it died.
         if (!is_valid_name(owner)) continue;
         impl_->ensure_lock_dir();
@@ -579,7 +657,7 @@ gc_report store::gc() {
         continue;
       }
       if (!info.remove_when_unused) continue;
-      const std::string base = f.substr(0, f.find(replica_marker));
+      const std::string base(base_of(f));
       if (!is_valid_name(base)) continue;
       impl_->ensure_lock_dir();
       auto lock = detail::file_lock::try_exclusive(impl_->lock_path(base));

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -181,6 +182,21 @@ bool tmpfs_gives_thp(const mount_entry& m) {
   if (m.type != "tmpfs") return false;
   const std::string huge = m.option("huge");
   return huge == "always" || huge == "within_size";
+}
+
+int node_distance(int from, int to) {
+  if (from < 0 || to < 0) return INT_MAX;
+  if (from == to) return 10;
+  // One number per online node, in node order.
+  const auto online = online_nodes();
+  const auto pos = std::find(online.begin(), online.end(), to);
+  auto text = sys::read_text_if_exists(node_root / fmt::format("node{}", from) / "distance");
+  if (!text || pos == online.end()) return 20;
+  std::istringstream in(*text);
+  int d = 20;
+  for (auto i = online.begin(); i <= pos; ++i)
+    if (!(in >> d)) return 20;
+  return d;
 }
 
 int current_node() {

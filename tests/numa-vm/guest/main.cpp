@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     if (role == "run") return run(args);
     if (role == "create") return numa_vm::run_creator(args);
     if (role == "read") return numa_vm::run_reader(args);
+    if (role == "read-replica") return numa_vm::run_replica_reader(args);
     if (role == "qemu-exit" && args.size() == 1) {
       numa_vm::qemu_exit(std::stoi(args[0]));
       return 1;

@@ -45,7 +45,8 @@ const backing_case thp{"thp", thp_mount, page_size::thp, huge_2m, backing_kind::
 
 // Big enough for an even split over 4 nodes to mean something, small enough for TCG page faults.
 constexpr std::uint64_t segment_bytes = 32 * MiB;
-// A published file is header + table (8 KiB here) + data, rounded up to whole pages.
+// Pages a published file spans: header + table (8 KiB here) + data, the last page partial on a
+// THP tmpfs (not rounded) and whole on hugetlbfs.
 constexpr std::uint64_t file_pages(std::uint64_t bytes, std::uint64_t page) {
   return onecopy::round_up(bytes + 8192, page) / page;
 }
@@ -233,7 +234,7 @@ void reader_case(check& ck, const backing_case& b) {
     populate.populate = true;
     const auto seg = s.attach("w", populate);
     const auto& recorded = seg.info().histogram;
-    expect_spread(ck, "info().histogram (creator, gone)", recorded, where, seg.info().file_size / b.page);
+    expect_spread(ck, "info().histogram (creator, gone)", recorded, where, (seg.info().file_size + b.page - 1) / b.page);
     const auto live = seg.node_histogram();
     ck.note(fmt::format("{:<34} {}", "node_histogram() (this process)", histogram_text(live)));
     ck.expect(live == recorded, "pages moved after the creator exited");
@@ -292,7 +293,7 @@ void numa_balancing_case(check& ck) {
     populate.populate = true;
     const auto seg = s.attach("w", populate);
     expect_spread(ck, "info().histogram (first touch)", seg.info().histogram, placement::bind_to({0}),
-                  seg.info().file_size / shm.page);
+                  (seg.info().file_size + shm.page - 1) / shm.page);
     const std::filesystem::path frames_file = "/tmp/nvm-frames";
     write_frames(frames_file, frames_of(seg.bytes()));
     auto vmstat = [](const char* key) {
@@ -404,6 +405,42 @@ void pool_short_case(check& ck) {
   std::filesystem::remove_all(dir);
 }
 
+/// replicate: one file per node, each bound there; every reader attaches its own node's copy
+/// without asking for it, and an explicit node picks that replica.
+void replicate_case(check& ck, const backing_case& b) {
+  const auto nodes = all_nodes(ck);
+  // Each node holds a whole copy: a pool of the full size on every node.
+  pool_guard pools(ck, pools_for(ck, b, placement::bind_to(nodes), file_pages(segment_bytes, b.page)));
+  const auto dir = fresh_dir(b.mount / ("nvm-replicate-" + b.tag));
+  auto s = onecopy::store::at(dir);
+  onecopy::create_options opts;
+  opts.pages = b.pages;
+  opts.strict = true;
+  opts.replicate_on = nodes;
+  {
+    const auto m = make_segment(s, "w", segment_bytes, opts);
+    ck.note(fmt::format("publish returned {}", m.seg.name()));
+    std::uint64_t checksum = 0;
+    for (int n : nodes) {
+      onecopy::attach_options at;
+      at.node = n;
+      const auto r = s.attach("w", at);
+      ck.expect(r.name() == fmt::format("w@node{}", n), fmt::format("node {} attached {}", n, r.name()));
+      expect_spread(ck, fmt::format("w@node{} node_histogram()", n), r.node_histogram(), placement::bind_to({n}),
+                    (r.info().file_size + b.page - 1) / b.page);
+      ck.expect(r.verify(), fmt::format("w@node{}: checksum mismatch", n));
+      if (checksum == 0) checksum = r.info().checksum;
+      ck.expect(r.info().checksum == checksum, fmt::format("w@node{} has another checksum", n));
+    }
+    for (int n : nodes_with_cpus(ck))
+      ck.expect(spawn_self({"read-replica", dir.string(), "w", std::to_string(n)}) == 0,
+                fmt::format("the replica reader on node {} failed", n));
+  }
+  s.remove("w");
+  ck.expect(s.list().empty(), "remove left replicas behind");
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 
 std::vector<guest_case> placement_cases() {
@@ -438,13 +475,8 @@ std::vector<guest_case> placement_cases() {
       {"reader-far-node-numa-balancing", 2, numa_balancing_case},
       {"bind-missing-node", 2, bad_node_case},
       {"hugetlb-pool-short-node1", 2, pool_short_case},
-      // TODO(replicate): once `replicate` lands (one file per node, "NAME@nodeN"; attach picks
-      // the replica of the caller's node), add here:
-      //   {"replicate-attach-local", 2, replicate_case},
-      // where replicate_case creates "w" with the replicate policy on each backing, checks that
-      // every "w@nodeN" has all its pages on node N (expect_spread with bind_to({N})), then runs
-      // a `read` role per node that attaches "w" (no node given) and checks it got "w@node<its
-      // node>" — the reader role needs one more check: seg.name() ends in "@node<NODE>".
+      {"replicate-attach-local-shm", 2, [](check& ck) { replicate_case(ck, shm); }},
+      {"replicate-attach-local-hugetlb-2m", 2, [](check& ck) { replicate_case(ck, hugetlb); }},
   };
 }
 

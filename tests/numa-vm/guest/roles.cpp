@@ -96,4 +96,32 @@ int run_reader(const std::vector<std::string>& args) {
   }
 }
 
+int run_replica_reader(const std::vector<std::string>& args) {
+  if (args.size() != 3) {
+    fmt::print(stderr, "usage: numa-vm-guest read-replica DIR NAME NODE\n");
+    return 2;
+  }
+  try {
+    const int node = std::stoi(args[2]);
+    pin_to_node(node);
+    onecopy::attach_options opts;
+    opts.verify = true;
+    const auto seg = onecopy::store::at(args[0]).attach(args[1], opts);
+    const auto live = seg.node_histogram();
+    fmt::print("  replica reader pid {} on node {}: attached {}, checksum ok, pages {}\n", ::getpid(),
+               onecopy::sysfs::current_node(), seg.name(), histogram_text(live));
+    const std::string want = fmt::format("{}@node{}", args[1], node);
+    bool ok = seg.name() == want;
+    if (!ok) fmt::print("  replica reader: attached {}, expected the local replica {}\n", seg.name(), want);
+    if (live.size() != 1 || live.front().node != node) {
+      fmt::print("  replica reader: pages are at {}, expected all on node {}\n", histogram_text(live), node);
+      ok = false;
+    }
+    return ok ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print("  replica reader: {}\n", e.what());
+    return 1;
+  }
+}
+
 }  // namespace numa_vm

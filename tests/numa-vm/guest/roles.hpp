@@ -7,6 +7,9 @@
 //       are where the segment recorded and are the very frames listed. With SECONDS it keeps
 //       reading that long, and also reads an anonymous buffer first touched on CONTROL_NODE:
 //       where automatic NUMA balancing moves that buffer shows that it was at work.
+//   read-replica DIR NAME NODE
+//       runs on NODE's CPUs, attaches NAME (a replicated segment) without naming a node, and
+//       checks it got NAME@nodeNODE with every page on NODE and a good checksum
 #pragma once
 
 #include <string>
@@ -18,5 +21,7 @@ namespace numa_vm {
 [[nodiscard]] int run_creator(const std::vector<std::string>& args);
 /// Exit 0 on success, 1 with a printed reason otherwise.
 [[nodiscard]] int run_reader(const std::vector<std::string>& args);
+/// Exit 0 on success, 1 with a printed reason otherwise.
+[[nodiscard]] int run_replica_reader(const std::vector<std::string>& args);
 
 }  // namespace numa_vm

@@ -32,6 +32,8 @@ struct create_report {
   std::vector<std::string> warnings;   ///< advisory failures (e.g. an mbind that did not apply)
   std::vector<node_pages> histogram;   ///< where the pages went (move_pages)
   double populate_seconds = 0;
+  /// For a replicated draft: the reports of the other replicas (this one is the first node's).
+  std::vector<create_report> replicas;
 };
 
 class draft {
@@ -57,6 +59,9 @@ class draft {
   /// Checksums the data, writes header and table, makes the pages read-only (mprotect, 0444)
   /// and renames the file to its name atomically (never replacing another segment unless
   /// create_options::replace). Returns the segment, attached read-only.
+  /// A replicated draft (create_options::replicate_on) first copies its bytes into every other
+  /// replica, then publishes them all (other nodes first) and returns the replica of the
+  /// caller's node, or the first one. Readers may see some replicas before the others.
   /// @throws os_error when a step fails; the draft's file is then removed
   [[nodiscard]] segment publish() &&;
 

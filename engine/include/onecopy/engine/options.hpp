@@ -57,6 +57,10 @@ struct create_options {
   bool remove_when_unused = false;  ///< `gc` removes it once no process maps it
   std::string metadata;         ///< free text kept in the segment (e.g. safetensors __metadata__)
   unsigned threads = 0;         ///< populate/checksum/fill threads; 0 = one per usable CPU
+  /// Replicate: one file per listed node, "NAME@nodeN", each bound to its node (where must then
+  /// be none). The draft's bytes are the first node's replica; publish() copies them into the
+  /// others. Readers attach the replica of their node. Empty: one file, "NAME".
+  std::vector<int> replicate_on;
 };
 
 /// How to attach a segment.

@@ -32,6 +32,8 @@ struct segment_entry {
   std::filesystem::path path;
   segment_info info;
   std::vector<int> mapped_by;  ///< PIDs that map it now
+  std::string replica_of;      ///< for a replica file "w@node1": "w"; else ""
+  int replica_node = -1;       ///< for a replica file "w@node1": 1; else -1
 };
 
 /// A file in the store that is not a readable segment (temp file, corrupt file).
@@ -87,8 +89,10 @@ class store {
   ///         fallback_error when opts.strict and the requested pages are not available
   [[nodiscard]] draft create(std::string_view name, const layout& l, const create_options& opts = {});
 
-  /// Attaches a published segment read-only.
-  /// @throws os_error (ENOENT) when there is none; format_error when its file is malformed;
+  /// Attaches a published segment read-only. For a replicated segment: the replica of
+  /// opts.node, else of the caller's current node, else the nearest one (NUMA distance).
+  /// @throws os_error (ENOENT) when there is none, or when opts.node names a node without a
+  ///         replica; format_error when its file is malformed;
   ///         format_error when opts.verify and the checksum does not match
   [[nodiscard]] segment attach(std::string_view name, const attach_options& opts = {}) const;
 

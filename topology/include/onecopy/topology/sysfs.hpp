@@ -68,6 +68,10 @@ struct mount_entry {
 /// True for a tmpfs whose huge= option gives THP to its files (always or within_size).
 [[nodiscard]] bool tmpfs_gives_thp(const mount_entry& m);
 
+/// The kernel's NUMA distance from one node to another ("nodeN/distance", ACPI SLIT: 10 is
+/// local): 10 for from == to, 20 when unknown, INT_MAX when either node is negative.
+[[nodiscard]] int node_distance(int from, int to);
+
 /// The node the calling thread is running on (getcpu), 0 when unknown.
 [[nodiscard]] int current_node();
 
