@@ -33,8 +33,9 @@ def put(name: str, data, numa: str = "auto", pages: str = "auto", *, strict: boo
 
     data: an array-like (one array) or a mapping {tensor name: array-like} (a bundle, e.g. a
     model's weights; order kept). The bytes are copied once into shared memory.
-    numa: "auto" (today the engine's default placement), "none", "bind:N[,M]", "interleave",
-    "interleave:N,M". pages: "auto", "1g", "2m", "thp", "4k"; strict=True makes a page-size
+    numa: "auto" (the topology planner decides: bind, interleave, one replica per node or the
+    kernel's default, with its reasons in handle.report["plan"]), "replicate[:N,M]", "local",
+    "none", "bind:N[,M]", "interleave", "interleave:N,M". pages: "auto", "1g", "2m", "thp", "4k"; strict=True makes a page-size
     fallback an error (FallbackError) instead of a reason in handle.report["fallbacks"].
     replace: publish over an existing segment (readers keep the old one).
     remove_when_unused: `onecopy gc` removes it once no process maps it.
@@ -56,10 +57,12 @@ def put(name: str, data, numa: str = "auto", pages: str = "auto", *, strict: boo
         tensors = [("", *_prepare(data, f"put {name!r}"))]
         bundle = False
     nbytes = sum(t[3].size for t in tensors)
+    where = _placement.placement(numa, nbytes, pages, strict)
     store_dir = _attach.current_store_dir()
     seg, report = _attach.store(store_dir, fresh=True).put(
-        name, tensors, bundle, _placement.pages(pages), _placement.placement(numa, nbytes),
+        name, tensors, bundle, _placement.pages(pages), where.where, where.replicate_on,
         strict, replace, remove_when_unused, metadata)
+    report["plan"] = where.plan
     _attach.remember(store_dir, seg)
     return Handle(seg, store_dir, report)
 
@@ -106,9 +109,10 @@ def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "au
     try:
         seg = _attach.attach(store_dir, name)  # this process may map it already
     except FileNotFoundError:
+        where = _placement.placement(numa, nbytes, pages, strict)
         seg = _attach.store(store_dir, fresh=True).open_or_create(
-            name, dtype_name, list(shape), _placement.pages(pages),
-            _placement.placement(numa, nbytes), strict, fill_draft, float(timeout))
+            name, dtype_name, list(shape), _placement.pages(pages), where.where,
+            where.replicate_on, strict, fill_draft, float(timeout))
     tensors = seg.tensors()
     if seg.is_bundle or tensors[0]["dtype"] != dtype_name or tuple(tensors[0]["shape"]) != shape:
         got = "a bundle" if seg.is_bundle else f"{tensors[0]['dtype']}{list(tensors[0]['shape'])}"

@@ -44,9 +44,14 @@ def store(store_dir: str | None, *, fresh: bool = False) -> _core.Store:
     return s
 
 
+def base_name(segment: _core.Segment) -> str:
+    """The name a segment was asked by: "w" for the replica "w@node1" ('@' is never in names)."""
+    return segment.name.split("@", 1)[0]
+
+
 def remember(store_dir: str | None, segment: _core.Segment) -> None:
     """Records a segment this process just created or attached."""
-    _live[(store_dir or "", segment.name)] = segment
+    _live[(store_dir or "", base_name(segment))] = segment
 
 
 def attach(store_dir: str | None, name: str, *, pin: bool = False) -> _core.Segment:

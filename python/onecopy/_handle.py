@@ -129,7 +129,9 @@ class Handle:
     # -- what it is --------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self._segment.name
+        """The segment's name ("w" also for a replicated segment: each process that opens or
+        unpickles the handle attaches the replica of its own node, "w@nodeN")."""
+        return _attach.base_name(self._segment)
 
     @property
     def path(self) -> str:

@@ -4,6 +4,7 @@
 #include <nanobind/nanobind.h>
 
 #include "errors.hpp"
+#include "plan_binding.hpp"
 #include "segment_binding.hpp"
 #include "store_binding.hpp"
 #include "system_binding.hpp"
@@ -14,4 +15,5 @@ NB_MODULE(_core, m) {
   onecopy::python::bind_segment(m);
   onecopy::python::bind_store(m);
   onecopy::python::bind_system(m);
+  onecopy::python::bind_plan(m);
 }

@@ -41,11 +41,15 @@ dtype parse_dtype_or_throw(const std::string& text) {
   return *t;
 }
 
-create_options make_options(const std::string& pages, const std::string& numa, bool strict,
-                            bool replace, bool remove_when_unused, const std::string& metadata) {
+// numa: an engine placement text; replicate_on: nodes for one copy each ("NAME@nodeN"), from
+// the planner (then numa is "none").
+create_options make_options(const std::string& pages, const std::string& numa,
+                            const std::vector<int>& replicate_on, bool strict, bool replace,
+                            bool remove_when_unused, const std::string& metadata) {
   create_options o;
   o.pages = parse_page_size(pages);
   o.where = placement::parse(numa);
+  o.replicate_on = replicate_on;
   o.strict = strict;
   o.replace = replace;
   o.remove_when_unused = remove_when_unused;
@@ -88,8 +92,9 @@ nb::dict report_dict(const create_report& r) {
 // put: lays out one array (bundle=false, one tensor with an empty name) or a bundle, creates the
 // draft, copies every tensor in, publishes.
 nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>& tensors,
-              bool bundle, const std::string& pages, const std::string& numa, bool strict,
-              bool replace, bool remove_when_unused, const std::string& metadata) {
+              bool bundle, const std::string& pages, const std::string& numa,
+              const std::vector<int>& replicate_on, bool strict, bool replace,
+              bool remove_when_unused, const std::string& metadata) {
   std::vector<tensor_spec> specs;
   for (const auto& [tname, type, shape, data] : tensors) {
     specs.push_back({tname, parse_dtype_or_throw(type), shape});
@@ -103,7 +108,8 @@ nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>
                         std::to_string(data.size()) + " bytes, its dtype and shape need " +
                         std::to_string(l.tensors()[i].size));
   }
-  const create_options opts = make_options(pages, numa, strict, replace, remove_when_unused, metadata);
+  const create_options opts =
+      make_options(pages, numa, replicate_on, strict, replace, remove_when_unused, metadata);
 
   std::optional<segment> seg;
   create_report report;
@@ -126,10 +132,10 @@ struct fill_raised {};
 
 segment open_or_create(store& s, const std::string& name, const std::string& type,
                        const std::vector<std::uint64_t>& shape, const std::string& pages,
-                       const std::string& numa, bool strict, const nb::callable& fill,
-                       double wait_seconds) {
+                       const std::string& numa, const std::vector<int>& replicate_on,
+                       bool strict, const nb::callable& fill, double wait_seconds) {
   const layout l = layout::array(parse_dtype_or_throw(type), shape);
-  const create_options opts = make_options(pages, numa, strict, false, false, "");
+  const create_options opts = make_options(pages, numa, replicate_on, strict, false, false, "");
   const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
   auto run_fill = [&fill](draft& d) {
     nb::gil_scoped_acquire acquire;
@@ -204,10 +210,12 @@ void bind_store(nb::module_& m) {
       .def("remove", &store::remove, nb::call_guard<nb::gil_scoped_release>())
       .def("list", &list_segments)
       .def("put", &put, nb::arg("name"), nb::arg("tensors"), nb::arg("bundle"), nb::arg("pages"),
-           nb::arg("numa"), nb::arg("strict"), nb::arg("replace"), nb::arg("remove_when_unused"),
+           nb::arg("numa"), nb::arg("replicate_on"), nb::arg("strict"), nb::arg("replace"),
+           nb::arg("remove_when_unused"),
            nb::arg("metadata"))
       .def("open_or_create", &open_or_create, nb::arg("name"), nb::arg("dtype"), nb::arg("shape"),
-           nb::arg("pages"), nb::arg("numa"), nb::arg("strict"), nb::arg("fill"),
+           nb::arg("pages"), nb::arg("numa"), nb::arg("replicate_on"), nb::arg("strict"),
+           nb::arg("fill"),
            nb::arg("wait_seconds"));
 }
 

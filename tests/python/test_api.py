@@ -2,6 +2,7 @@
 # put / open / open_or_create / ls / rm / topology, dtypes and bundles, errors.
 import errno
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -222,3 +223,23 @@ def test_bf16_without_ml_dtypes_is_raw_bits(monkeypatch):
         onecopy.open_or_create("w2", (2,), "bf16", 1.0)
     bits = onecopy.open_or_create("w3", (2,), "bf16", lambda a: a.__setitem__(..., 0x3F80))
     assert np.all(np.asarray(bits) == 0x3F80)  # 1.0 in bf16
+
+
+def test_numa_auto_asks_the_planner_and_says_why():
+    h = onecopy.put("p", np.zeros(1000))
+    plan = h.report["plan"]
+    assert plan["policy"] in ("bind", "interleave", "replicate", "local")
+    assert plan["reasons"] and plan["summary"]
+    assert h.report["plan"] is not None and onecopy.put("q", [1], numa="none").report["plan"] is None
+    with pytest.raises(ValueError, match="node 999"):
+        onecopy.put("r", [1], numa="replicate:999")
+
+
+def test_replicated_segment_keeps_its_name():
+    h = onecopy.put("rep", np.arange(10), numa="replicate")
+    assert h.name == "rep" and "@node" in h.path
+    assert np.array_equal(np.asarray(onecopy.open("rep")), np.arange(10))
+    assert np.array_equal(np.asarray(pickle.loads(pickle.dumps(h))), np.arange(10))
+    onecopy.rm("rep")
+    with pytest.raises(FileNotFoundError):
+        onecopy.open("rep")
