@@ -29,7 +29,7 @@ run: build
 test:
 	@./scripts/install-deps.sh --python --numa-vm
 	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONECOPY_SANITIZE=ON \
-	  -DONECOPY_WERROR=ON $(CMAKE_COMMON) >/dev/null
+	  -DONECOPY_WERROR=ON -DONECOPY_PYTHON=ON $(CMAKE_COMMON) >/dev/null
 	@cmake --build $(TESTBUILD) -j$(JOBS)
 	@cd $(TESTBUILD) && ctest --output-on-failure --timeout 900
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs what building and testing onecopy needs: Debian packages (apt-get) and, with
-# --python, the Python test packages (pip; numpy and safetensors write the tensor files the
-# formats tests load). Idempotent: does nothing when all are present.
+# --python, the Python packages (pip): nanobind builds onecopy._core; numpy, pytest, joblib
+# and ml_dtypes run tests/python; numpy and safetensors write the files the formats tests load.
+# Idempotent: does nothing when all are present.
 # --fuzz adds clang and libFuzzer (make fuzz, and the short fuzz run of make test).
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
@@ -20,7 +21,7 @@ optional_debian=()
 python_packages=()
 for arg in "$@"; do
   case "$arg" in
-    --python) python_packages+=(numpy pytest safetensors) ;;
+    --python) python_packages+=(numpy pytest safetensors nanobind joblib ml_dtypes) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
