@@ -37,6 +37,11 @@ const std::string& draft::name() const noexcept { return impl_->name; }
 const layout& draft::layout() const noexcept { return impl_->lay; }
 const create_report& draft::report() const noexcept { return impl_->report; }
 
+std::vector<std::filesystem::path> draft::unpublished_files() const {
+  if (impl_->published || impl_->temp_path.empty()) return {};
+  return {impl_->temp_path};
+}
+
 std::span<std::byte> draft::bytes() noexcept {
   return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
 }
