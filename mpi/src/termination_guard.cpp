@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,15 +31,25 @@ struct guard_state {
 };
 guard_state state;
 
-void put(const char* text) noexcept {
-  std::size_t left = std::strlen(text);
+// The message is assembled in one buffer and written with one write(): mpirun forwards it as
+// one piece even while it tears the job down (several small writes came out interleaved or cut).
+char message[2 * PATH_MAX + 1024];
+std::size_t message_len = 0;
+
+void append(const char* text) noexcept {
+  for (; *text != '\0' && message_len + 1 < sizeof message; ++text) message[message_len++] = *text;
+}
+
+void write_message() noexcept {
+  const char* at = message;
+  std::size_t left = message_len;
   while (left > 0) {
-    const ssize_t n = ::write(STDERR_FILENO, text, left);
+    const ssize_t n = ::write(STDERR_FILENO, at, left);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
       return;
     }
-    text += n;
+    at += n;
     left -= static_cast<std::size_t>(n);
   }
 }
@@ -58,22 +69,30 @@ void restore_previous() noexcept {
 
 void on_termination(int sig) {
   const int saved_errno = errno;
-  put(state.prefix);
-  put("terminated by ");
-  put(signal_name(sig));
-  put(" while ");
-  put(state.step.load());
+  // Files first: the runtime may follow up with SIGKILL.
   const int n = state.file_count.load();
-  bool removed_any = false;
+  bool gone[max_files] = {};  // removed now, or already by another rank of the node
+  for (int i = 0; i < n && i < max_files; ++i) gone[i] = ::unlink(state.files[i]) == 0 || errno == ENOENT;
+  message_len = 0;
+  append(state.prefix);
+  append("terminated by ");
+  append(signal_name(sig));
+  append(" while ");
+  append(state.step.load());
+  bool any = false;
   for (int i = 0; i < n && i < max_files; ++i) {
-    if (::unlink(state.files[i]) == 0) {
-      put(removed_any ? ", " : "; removed the unpublished draft ");
-      put(state.files[i]);
-      removed_any = true;
-    }
+    append(any ? ", " : "; the node's unpublished draft ");
+    append(state.files[i]);
+    append(gone[i] ? " is removed" : " could not be removed ('onecopy gc' will)");
+    any = true;
   }
-  put(". The MPI runtime ends every rank when one rank dies or the job is cancelled: look for "
-      "the first rank that failed.\n");
+  append(". The MPI runtime ends every rank when one rank dies or the job is cancelled: look for "
+         "the first rank that failed.\n");
+  write_message();
+  // mpirun stops forwarding a rank's output once it has reaped the rank: give it a moment to
+  // read the line (measured: without this pause about half of the lines were lost).
+  struct timespec pause = {0, 200 * 1000 * 1000};
+  ::nanosleep(&pause, nullptr);
   restore_previous();
   state.armed = false;
   errno = saved_errno;

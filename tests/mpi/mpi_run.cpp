@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "mpi_run.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "support/test_support.hpp"
+
+namespace onecopy::test {
+
+std::string mpi_skip_reason() {
+  if (::access(MPIEXEC, X_OK) != 0) return std::string("no mpirun at ") + MPIEXEC + " (apt-get install openmpi-bin)";
+  return {};
+}
+
+std::vector<std::string> mpirun_flags(const std::map<std::string, std::string>& env) {
+  // --timeout: a hung collective ends the job (and its ranks) instead of the test.
+  std::vector<std::string> flags = {MPIEXEC, "--allow-run-as-root", "--oversubscribe", "--timeout", "240",
+                                    "--mca", "btl", "self,vader,tcp", "--bind-to", "none"};
+  std::map<std::string, std::string> all;
+  for (const char* name : {"ONECOPY_CONF", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"})
+    if (const char* v = std::getenv(name)) all[name] = v;
+  // Open MPI's own allocations at exit are not ours to report.
+  all["LSAN_OPTIONS"] = std::string("suppressions=") + MPI_TEST_DIR + "/lsan.supp";
+  for (const auto& [k, v] : env) all[k] = v;
+  for (const auto& [k, v] : all) {
+    flags.push_back("-x");
+    flags.push_back(k + "=" + v);
+  }
+  return flags;
+}
+
+nlohmann::json last_json_line(const std::string& out) {
+  std::istringstream in(out);
+  std::string line;
+  nlohmann::json doc;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.front() != '{') continue;
+    auto parsed = nlohmann::json::parse(line, nullptr, false);
+    if (!parsed.is_discarded()) doc = std::move(parsed);
+  }
+  return doc;
+}
+
+namespace {
+mpi_result finish(const std::vector<std::string>& argv) {
+  const run_result r = run(argv);
+  return {r.code, r.out, r.err, last_json_line(r.out)};
+}
+}  // namespace
+
+mpi_result mpirun(int ranks, const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  auto cmd = mpirun_flags(env);
+  cmd.push_back("-np");
+  cmd.push_back(std::to_string(ranks));
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  return finish(cmd);
+}
+
+mpi_result mpirun_mpmd(const std::vector<std::pair<int, std::vector<std::string>>>& apps,
+                       const std::map<std::string, std::string>& env) {
+  auto cmd = mpirun_flags(env);
+  for (std::size_t i = 0; i < apps.size(); ++i) {
+    if (i > 0) cmd.push_back(":");
+    cmd.push_back("-np");
+    cmd.push_back(std::to_string(apps[i].first));
+    cmd.insert(cmd.end(), apps[i].second.begin(), apps[i].second.end());
+  }
+  return finish(cmd);
+}
+
+}  // namespace onecopy::test

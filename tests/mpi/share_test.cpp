@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+// onecopy::mpi::share() under a real mpirun: every rank sees the same bytes, a node holds one
+// copy, a rerun skips the load, failures and a rank killed mid-broadcast end every rank and
+// leave nothing behind. On one host, node groups with their own stores stand in for nodes
+// (share_options::node_comm); MultiHostTest runs real simulated hosts (simhosts.sh).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/pattern.hpp"
+#include "mpi_run.hpp"
+#include "onecopy/engine/checksum.hpp"
+#include "onecopy/engine/store.hpp"
+#include "onecopy/units.hpp"
+#include "support/test_support.hpp"
+
+namespace onecopy {
+namespace {
+
+using nlohmann::json;
+
+std::string expected_checksum(std::uint64_t bytes, std::uint64_t seed = 1) {
+  std::vector<std::byte> data(bytes);
+  test::fill_pattern(data, seed, 0);
+  return fmt::format("{:016x}", segment_checksum(data));
+}
+
+class MpiShareTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = test::mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  }
+  // mpirun -np N mpi_share_helper args… with this test's store.
+  test::mpi_result run(int ranks, const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) {
+    env.emplace("ONECOPY_DIR", dir_.path().string());
+    std::vector<std::string> argv = {MPI_SHARE_HELPER};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::mpirun(ranks, argv, env);
+  }
+  std::string group_store(int g) const { return fmt::format("{}/g{}", dir_.path().string(), g); }
+  // Sum of the memory the ranks of group g gained through share (PSS + hugetlb share).
+  static std::uint64_t memory_gained(const json& ranks, int first, int count) {
+    std::uint64_t sum = 0;
+    for (int r = first; r < first + count; ++r) {
+      const auto& x = ranks.at(static_cast<std::size_t>(r));
+      const auto before = x.at("memory_before").get<std::uint64_t>();
+      const auto after = x.at("memory_after").get<std::uint64_t>();
+      sum += after > before ? after - before : 0;
+    }
+    return sum;
+  }
+  static void expect_nothing_left(const std::string& dir) {
+    store s = store::at(dir);
+    EXPECT_TRUE(s.list().empty()) << dir << " still has " << s.list().front().name;
+    for (const auto& p : s.problems()) ADD_FAILURE() << dir << ": left behind: " << p.path << " (" << p.what << ")";
+  }
+
+  test::temp_dir dir_{"/dev/shm", "onecopy-mpi-test"};     // the store
+  test::temp_dir files_{"/dev/shm", "onecopy-mpi-input"};  // source files
+};
+
+// 4 ranks of one host: one leader reads the file into the node's only copy; every rank
+// attaches it, sees the same bytes, and the 4 together pay for one copy.
+TEST_F(MpiShareTest, FourRanksOnOneHostShareOneCopyWithIdenticalBytes) {
+  constexpr std::uint64_t bytes = 96 * MiB;
+  const auto file = files_.path() / "table.bin";
+  {
+    std::vector<std::byte> data(bytes);
+    test::fill_pattern(data, 1, 0);
+    std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(data.data()), bytes);
+  }
+  const auto r = run(4, {"table", std::to_string(bytes), "--source", "file", "--file", file.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto& ranks = r.doc.at("ranks");
+  ASSERT_EQ(ranks.size(), 4u);
+  const std::string want = expected_checksum(bytes);
+  int leaders = 0;
+  for (const auto& x : ranks) {
+    EXPECT_TRUE(x.at("ok").get<bool>()) << x.dump();
+    EXPECT_EQ(x.at("checksum"), want) << "rank " << x.at("rank");
+    EXPECT_EQ(x.at("recorded_checksum"), want) << "rank " << x.at("rank");
+    EXPECT_EQ(x.at("nodes"), 1);
+    EXPECT_EQ(x.at("node_ranks"), 4);
+    EXPECT_EQ(x.at("path"), ranks.at(0).at("path"));
+    leaders += x.at("leader").get<bool>() ? 1 : 0;
+  }
+  EXPECT_EQ(leaders, 1);
+  EXPECT_TRUE(ranks.at(0).at("leader").get<bool>()) << "the root leads its node";
+  const auto gained = memory_gained(ranks, 0, 4);
+  EXPECT_GT(gained, bytes * 9 / 10) << "every rank read every page";
+  EXPECT_LT(gained, bytes * 3 / 2) << "4 ranks cost " << format_bytes(gained) << ": more than one copy of "
+                                   << format_bytes(bytes);
+  // scope::job: the leader removed it in MPI_Finalize.
+  expect_nothing_left(dir_.path().string());
+}
+
+// 8 ranks in two node groups with their own stores: the root's buffer reaches the other
+// group's leader by MPI_Bcast (in 4 MiB pieces) straight into its draft; each group holds one copy.
+TEST_F(MpiShareTest, EightRanksInTwoNodeGroupsReceiveTheBroadcastIntoTheirOwnCopy) {
+  constexpr std::uint64_t bytes = 64 * MiB;
+  const auto r = run(8, {"table", std::to_string(bytes), "--source", "buffer", "--chunk", std::to_string(4 * MiB),
+                         "--groups-of", "4", dir_.path().string(), "--scope", "persistent"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto& ranks = r.doc.at("ranks");
+  ASSERT_EQ(ranks.size(), 8u);
+  const std::string want = expected_checksum(bytes);
+  for (const auto& x : ranks) {
+    EXPECT_TRUE(x.at("ok").get<bool>()) << x.dump();
+    EXPECT_EQ(x.at("checksum"), want) << "rank " << x.at("rank");
+    EXPECT_EQ(x.at("nodes"), 2);
+    EXPECT_EQ(x.at("nodes_created"), 2);
+    const int rank = x.at("rank");
+    EXPECT_EQ(x.at("leader").get<bool>(), rank % 4 == 0) << "rank " << rank;
+    EXPECT_EQ(x.at("path"), fmt::format("{}/table", group_store(rank / 4)));
+  }
+  EXPECT_EQ(ranks.at(0).at("broadcast_bytes"), bytes) << "the root sent it";
+  EXPECT_EQ(ranks.at(4).at("broadcast_bytes"), bytes) << "group 1's leader received it";
+  for (int g = 0; g < 2; ++g) {
+    const auto gained = memory_gained(ranks, 4 * g, 4);
+    EXPECT_GT(gained, bytes * 9 / 10) << "group " << g;
+    EXPECT_LT(gained, bytes * 3 / 2) << "group " << g << " costs " << format_bytes(gained);
+    const auto list = store::at(group_store(g)).list();
+    ASSERT_EQ(list.size(), 1u) << "group " << g;
+    EXPECT_EQ(fmt::format("{:016x}", list.front().info.checksum), want);
+  }
+}
+
+// Create-once: a second job step finds the persistent segments and runs no loader at all.
+TEST_F(MpiShareTest, ARerunFindsTheSegmentAndSkipsTheLoad) {
+  constexpr std::uint64_t bytes = 16 * MiB;
+  const std::vector<std::string> args = {"table", std::to_string(bytes), "--source", "load", "--groups-of", "4",
+                                         dir_.path().string(), "--scope", "persistent"};
+  const auto first = run(8, args);
+  ASSERT_EQ(first.code, 0) << first.err;
+  int loads = 0;
+  for (const auto& x : first.doc.at("ranks")) {
+    loads += x.at("loader_calls").get<int>();
+    EXPECT_TRUE(x.at("created_here").get<bool>());
+  }
+  EXPECT_EQ(loads, 2) << "one loader per node group";
+
+  const auto second = run(8, args);
+  ASSERT_EQ(second.code, 0) << second.err;
+  const std::string want = expected_checksum(bytes);
+  for (const auto& x : second.doc.at("ranks")) {
+    EXPECT_EQ(x.at("loader_calls"), 0) << "rank " << x.at("rank") << " loaded again";
+    EXPECT_FALSE(x.at("created_here").get<bool>());
+    EXPECT_EQ(x.at("nodes_created"), 0);
+    EXPECT_EQ(x.at("checksum"), want);
+  }
+}
+
+// finalize(): scope::job segments go (after a barrier), persistent ones stay.
+TEST_F(MpiShareTest, FinalizeRemovesJobSegmentsAndKeepsPersistentOnes) {
+  const auto job = run(4, {"scratch", "1048576", "--source", "load", "--scope", "job", "--finalize"});
+  ASSERT_EQ(job.code, 0) << job.err;
+  for (const auto& x : job.doc.at("ranks")) EXPECT_FALSE(x.contains("finalize_error")) << x.dump();
+  EXPECT_FALSE(store::at(dir_.path()).exists("scratch"));
+
+  const auto kept = run(4, {"kept", "1048576", "--source", "load", "--scope", "persistent", "--finalize"});
+  ASSERT_EQ(kept.code, 0) << kept.err;
+  EXPECT_TRUE(store::at(dir_.path()).exists("kept"));
+}
+
+// A step that fails on one rank fails share on every rank with the same error, and nothing is
+// published anywhere (the other group's draft was complete, and it is dropped too).
+TEST_F(MpiShareTest, ALoaderThatFailsOnOneRankFailsEveryRankAndPublishesNothing) {
+  const auto r = run(8, {"table", std::to_string(8 * MiB), "--source", "load", "--groups-of", "4",
+                         dir_.path().string(), "--fail-rank", "4"});
+  EXPECT_NE(r.code, 0);
+  ASSERT_TRUE(r.doc.contains("ranks")) << r.out << r.err;
+  for (const auto& x : r.doc.at("ranks")) {
+    EXPECT_FALSE(x.at("ok").get<bool>()) << "rank " << x.at("rank");
+    EXPECT_EQ(x.at("failed_rank"), 4);
+    EXPECT_EQ(x.at("step"), "loading");
+    EXPECT_NE(x.at("error").get<std::string>().find("injected failure: the loader of rank 4"), std::string::npos)
+        << x.at("error");
+  }
+  expect_nothing_left(group_store(0));
+  expect_nothing_left(group_store(1));
+}
+
+// share is collective: ranks that pass different sizes all get the same usage error.
+TEST_F(MpiShareTest, RanksThatDisagreeOnTheLayoutAllFailBeforeAnythingIsCreated) {
+  const auto r = test::mpirun_mpmd({{2, {MPI_SHARE_HELPER, "table", "4096"}}, {2, {MPI_SHARE_HELPER, "table", "8192"}}},
+                                   {{"ONECOPY_DIR", dir_.path().string()}});
+  EXPECT_NE(r.code, 0);
+  ASSERT_TRUE(r.doc.contains("ranks")) << r.out << r.err;
+  for (const auto& x : r.doc.at("ranks")) {
+    EXPECT_EQ(x.at("kind"), "usage_error");
+    EXPECT_NE(x.at("error").get<std::string>().find("different data size (bytes) (4096 … 8192)"), std::string::npos)
+        << x.at("error");
+  }
+  expect_nothing_left(dir_.path().string());
+}
+
+// A rank dies (SIGKILL) in the middle of the broadcast. Open MPI without ULFM reports it to no
+// one; mpirun terminates the others with SIGTERM. Every survivor says where it was, the nodes'
+// drafts are removed, and no store holds anything.
+class MpiRankDeathTest : public MpiShareTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(MpiRankDeathTest, ARankKilledMidBroadcastEndsEveryRankAndLeavesNothing) {
+  const int killed = GetParam();
+  const auto r = run(8, {"table", std::to_string(64 * MiB), "--source", "buffer", "--chunk", std::to_string(4 * MiB),
+                         "--groups-of", "4", dir_.path().string()},
+                     {{"ONECOPY_MPI_TEST_KILL_AT", fmt::format("{}:3", killed)}});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find(fmt::format("process rank {} with PID", killed)), std::string::npos) << r.err;
+  for (int rank = 0; rank < 8; ++rank) {
+    if (rank == killed) continue;
+    const auto line = fmt::format("onecopy::mpi::share('table'): rank {} on ", rank);
+    const auto at = r.err.find(line);
+    ASSERT_NE(at, std::string::npos) << "rank " << rank << " did not report:\n" << r.err;
+    const auto end = r.err.find('\n', at);
+    EXPECT_NE(r.err.substr(at, end - at).find("terminated by SIGTERM while "), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(r.err.find("publishing"), std::string::npos) << "nobody got as far as publishing";
+  expect_nothing_left(group_store(0));
+  expect_nothing_left(group_store(1));
+}
+
+// 4: the receiving leader of group 1; 0: the root, while it sends.
+INSTANTIATE_TEST_SUITE_P(Killed, MpiRankDeathTest, ::testing::Values(4, 0),
+                         [](const auto& p) { return p.param == 0 ? "Root" : "ReceivingLeader"; });
+
+}  // namespace
+}  // namespace onecopy
