@@ -15,10 +15,9 @@ std::string mpi_skip_reason() {
   return {};
 }
 
-std::vector<std::string> mpirun_flags(const std::map<std::string, std::string>& env) {
+std::vector<std::string> rank_flags(const std::map<std::string, std::string>& env) {
   // --timeout: a hung collective ends the job (and its ranks) instead of the test.
-  std::vector<std::string> flags = {MPIEXEC, "--allow-run-as-root", "--oversubscribe", "--timeout", "240",
-                                    "--mca", "btl", "self,vader,tcp", "--bind-to", "none"};
+  std::vector<std::string> flags = {"--timeout", "240"};
   std::map<std::string, std::string> all;
   for (const char* name : {"ONECOPY_CONF", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"})
     if (const char* v = std::getenv(name)) all[name] = v;
@@ -45,6 +44,13 @@ nlohmann::json last_json_line(const std::string& out) {
 }
 
 namespace {
+std::vector<std::string> mpirun_flags(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> flags = {MPIEXEC, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none"};
+  const auto more = rank_flags(env);
+  flags.insert(flags.end(), more.begin(), more.end());
+  return flags;
+}
+
 mpi_result finish(const std::vector<std::string>& argv) {
   const run_result r = run(argv);
   return {r.code, r.out, r.err, last_json_line(r.out)};

@@ -23,9 +23,9 @@ struct mpi_result {
 /// "" when mpirun can run here, else why not (a one-line skip reason).
 [[nodiscard]] std::string mpi_skip_reason();
 
-/// The flags every mpirun in the tests gets (and the environment every rank gets: ONECOPY_CONF
-/// and the sanitizer options of this process, plus env).
-[[nodiscard]] std::vector<std::string> mpirun_flags(const std::map<std::string, std::string>& env);
+/// The -x flags that give every rank env plus this process's ONECOPY_CONF and sanitizer
+/// options (Open MPI's own leaks at exit suppressed), and a --timeout that ends a hung job.
+[[nodiscard]] std::vector<std::string> rank_flags(const std::map<std::string, std::string>& env);
 
 /// mpirun -np ranks argv… with env given to every rank.
 [[nodiscard]] mpi_result mpirun(int ranks, const std::vector<std::string>& argv,

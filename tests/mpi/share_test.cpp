@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -229,6 +230,105 @@ TEST_P(MpiRankDeathTest, ARankKilledMidBroadcastEndsEveryRankAndLeavesNothing) {
 // 4: the receiving leader of group 1; 0: the root, while it sends.
 INSTANTIATE_TEST_SUITE_P(Killed, MpiRankDeathTest, ::testing::Values(4, 0),
                          [](const auto& p) { return p.param == 0 ? "Root" : "ReceivingLeader"; });
+
+// ---- several real hosts on one machine (simhosts.sh: UTS + mount + network namespaces) -------
+
+class MultiHostTest : public ::testing::Test {
+ protected:
+  static constexpr const char* store_dir = "/dev/shm/onecopy-simhost";  // in each host's own /dev/shm
+
+  // simhosts.sh --nodes 3 --slots 2 --after AFTER -- -np 6 <rank env> helper args…
+  test::mpi_result run_hosts(const std::vector<std::string>& args, const std::string& after,
+                             std::map<std::string, std::string> env = {}) {
+    env.emplace("ONECOPY_DIR", store_dir);
+    std::vector<std::string> argv = {std::string(MPI_TEST_DIR) + "/simhosts.sh", "--nodes", "3", "--slots", "2",
+                                     "--shm-size", "512M", "--after", after, "--", "-np", "6"};
+    const auto flags = test::rank_flags(env);
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back(MPI_SHARE_HELPER);
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = test::run(argv);
+    return {r.code, r.out, r.err, test::last_json_line(r.out)};
+  }
+  // The "after HOST: line" lines of out, per host.
+  static std::map<std::string, std::vector<std::string>> after_lines(const std::string& out) {
+    std::map<std::string, std::vector<std::string>> lines;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.starts_with("after ")) continue;
+      const auto colon = line.find(": ");
+      lines[line.substr(6, colon - 6)].push_back(colon == std::string::npos ? "" : line.substr(colon + 2));
+    }
+    return lines;
+  }
+  void SetUp() override {
+    if (auto why = test::mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  }
+};
+
+// 3 hosts × 2 ranks: MPI groups ranks by host, the root's buffer crosses the veth/bridge
+// network to the other two hosts' leaders, and the job ends with 3 copies — one per host.
+TEST_F(MultiHostTest, ThreeHostsOfTwoRanksEndWithThreeCopies) {
+  constexpr std::uint64_t bytes = 32 * MiB;
+  const auto r = run_hosts({"table", std::to_string(bytes), "--scope", "persistent", "--chunk", std::to_string(4 * MiB)},
+                           fmt::format("find {} -maxdepth 1 -type f -printf '%f %s\\n'", store_dir));
+  if (r.code == 77) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto& ranks = r.doc.at("ranks");
+  ASSERT_EQ(ranks.size(), 6u);
+  const std::string want = expected_checksum(bytes);
+  std::map<std::string, std::vector<int>> by_host;
+  for (const auto& x : ranks) {
+    EXPECT_TRUE(x.at("ok").get<bool>()) << x.dump();
+    EXPECT_EQ(x.at("checksum"), want) << "rank " << x.at("rank");
+    EXPECT_EQ(x.at("nodes"), 3);
+    EXPECT_EQ(x.at("nodes_created"), 3);
+    EXPECT_EQ(x.at("node_ranks"), 2);
+    by_host[x.at("host")].push_back(x.at("rank"));
+    if (x.at("leader").get<bool>()) {
+      EXPECT_EQ(x.at("broadcast_bytes"), bytes) << "rank " << x.at("rank");
+    }
+  }
+  ASSERT_EQ(by_host.size(), 3u) << "MPI saw " << by_host.size() << " hosts";
+  for (const auto& [host, members] : by_host) {
+    ASSERT_EQ(members.size(), 2u) << host;
+    std::uint64_t gained = 0;
+    for (int rank : members) {
+      const auto& x = ranks.at(static_cast<std::size_t>(rank));
+      gained += x.at("memory_after").get<std::uint64_t>() - x.at("memory_before").get<std::uint64_t>();
+    }
+    EXPECT_GT(gained, bytes * 9 / 10) << host;
+    EXPECT_LT(gained, bytes * 3 / 2) << host << "'s 2 ranks cost " << format_bytes(gained);
+  }
+  // Each host's private /dev/shm holds exactly one file: the segment. 3 hosts, 3 copies.
+  const auto after = after_lines(r.out);
+  ASSERT_EQ(after.size(), 3u) << r.out;
+  for (const auto& [host, files] : after) {
+    EXPECT_TRUE(by_host.contains(host)) << host;
+    ASSERT_EQ(files.size(), 1u) << host << " holds " << files.size() << " files";
+    EXPECT_TRUE(files.front().starts_with("table ")) << files.front();
+  }
+}
+
+// A host's leader dies while receiving over the network: every other rank on every host is
+// terminated with a line saying where it was, and no host keeps a segment or a draft.
+TEST_F(MultiHostTest, ALeaderKilledWhileReceivingLeavesNothingOnAnyHost) {
+  const auto r = run_hosts({"table", std::to_string(32 * MiB), "--chunk", std::to_string(2 * MiB)},
+                           fmt::format("find {} -type f ! -path '*/.locks/*' -printf 'left %p\\n'; echo checked",
+                                       store_dir),
+                           {{"ONECOPY_MPI_TEST_KILL_AT", "2:3"}});
+  if (r.code == 77) GTEST_SKIP() << r.err;
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("process rank 2 with PID"), std::string::npos) << r.err;
+  for (int rank : {0, 1, 3, 4, 5})
+    EXPECT_NE(r.err.find(fmt::format("onecopy::mpi::share('table'): rank {} on ", rank)), std::string::npos)
+        << "rank " << rank << " did not report:\n" << r.err;
+  const auto after = after_lines(r.out);
+  ASSERT_EQ(after.size(), 3u) << r.out;
+  for (const auto& [host, lines] : after)
+    EXPECT_EQ(lines, std::vector<std::string>{"checked"}) << host << " kept files";
+}
 
 }  // namespace
 }  // namespace onecopy
