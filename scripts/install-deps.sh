@@ -4,6 +4,7 @@
 # --python, the Python test packages (pip). Idempotent: does nothing when all are present.
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
+# --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
 set -euo pipefail
 
 debian_packages=(
@@ -20,6 +21,7 @@ for arg in "$@"; do
   case "$arg" in
     --python) python_packages+=(numpy pytest) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
+    --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;

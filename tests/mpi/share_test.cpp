@@ -231,6 +231,55 @@ TEST_P(MpiRankDeathTest, ARankKilledMidBroadcastEndsEveryRankAndLeavesNothing) {
 INSTANTIATE_TEST_SUITE_P(Killed, MpiRankDeathTest, ::testing::Values(4, 0),
                          [](const auto& p) { return p.param == 0 ? "Root" : "ReceivingLeader"; });
 
+// ---- C and Python -------------------------------------------------------------------------------
+
+// A C program: onecopy_mpi_share of a typed buffer (other ranks pass size 0), a loader, a bad
+// name that fails on every rank with the same message, onecopy_mpi_finalize.
+TEST_F(MpiShareTest, TheCApiSharesABufferALoaderAndReportsErrorsOnEveryRank) {
+  const auto r = test::mpirun(4, {MPI_C_API_HELPER}, {{"ONECOPY_DIR", dir_.path().string()}});
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(r.doc.at("ok"), true) << r.out;
+  EXPECT_EQ(r.doc.at("ranks"), 4);
+  EXPECT_EQ(r.doc.at("finalize"), 0);
+  const std::string bad = r.doc.at("bad_call");
+  EXPECT_TRUE(bad.starts_with("2 share 'no/slash': rank 0 on ")) << bad;
+  EXPECT_NE(bad.find("invalid segment name"), std::string::npos) << bad;
+  expect_nothing_left(dir_.path().string());
+}
+
+#ifdef MPI_PYTHON
+// onecopy.mpi.share with mpi4py: a numpy array on rank 0, a .npy file rank 0 reads, and a
+// missing file that fails on every rank.
+TEST_F(MpiShareTest, PythonShareWithMpi4pyGivesEveryRankTheRootsArray) {
+  const auto probe = test::run({MPI_PYTHON, "-c", "import mpi4py, numpy"});
+  if (probe.code != 0) GTEST_SKIP() << "python3 cannot import mpi4py and numpy: " << probe.err;
+  std::map<std::string, std::string> env = {{"ONECOPY_DIR", dir_.path().string()},
+                                            {"PYTHONPATH", MPI_PYTHONPATH},
+                                            {"ONECOPY_MPI_LIBRARY", MPI_C_LIBRARY},
+                                            {"PYTHONDONTWRITEBYTECODE", "1"}};
+  if (std::string(MPI_PYTHON_PRELOAD).size() > 0) {
+    env["LD_PRELOAD"] = MPI_PYTHON_PRELOAD;
+    env["ASAN_OPTIONS"] = "detect_leaks=0";
+  }
+  const auto r = test::mpirun(4, {MPI_PYTHON, std::string(MPI_TEST_DIR) + "/python_share.py", files_.path().string()}, env);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto& ranks = r.doc.at("ranks");
+  ASSERT_EQ(ranks.size(), 4u) << r.out;
+  for (const auto& x : ranks) {
+    EXPECT_EQ(x.at("array_equal"), true);
+    EXPECT_EQ(x.at("array_readonly"), true);
+    EXPECT_EQ(x.at("array_dtype"), "float32");
+    EXPECT_EQ(x.at("array_shape"), json::array({3, 1048576}));
+    EXPECT_EQ(x.at("created_here"), true);
+    EXPECT_EQ(x.at("npy_equal"), true);
+    EXPECT_NE(x.at("missing").get<std::string>().find("share 'py-missing': rank 0 cannot share its source: "
+                                                      "FileNotFoundError"), std::string::npos) << x.at("missing");
+  }
+  EXPECT_TRUE(store::at(dir_.path()).exists("py-npy")) << "persistent";
+  EXPECT_FALSE(store::at(dir_.path()).exists("py-array")) << "job scope, finalized";
+}
+#endif
+
 // ---- several real hosts on one machine (simhosts.sh: UTS + mount + network namespaces) -------
 
 class MultiHostTest : public ::testing::Test {
