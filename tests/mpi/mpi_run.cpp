@@ -21,8 +21,13 @@ std::vector<std::string> rank_flags(const std::map<std::string, std::string>& en
   std::map<std::string, std::string> all;
   for (const char* name : {"ONECOPY_CONF", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"})
     if (const char* v = std::getenv(name)) all[name] = v;
-  // Open MPI's own allocations at exit are not ours to report.
+  // Open MPI keeps memory until exit on purpose: lsan.supp names its libraries. For the names to
+  // match, its plugins stay loaded (no dlclose at finalize: else "<unknown module>") and
+  // stacks are unwound fully (the fast unwinder stops at frames without frame pointers).
   all["LSAN_OPTIONS"] = std::string("suppressions=") + MPI_TEST_DIR + "/lsan.supp";
+  all["ASAN_OPTIONS"] = (all.contains("ASAN_OPTIONS") ? all["ASAN_OPTIONS"] + ":" : "") + "fast_unwind_on_malloc=0";
+  all["OMPI_MCA_mca_base_component_disable_dlclose"] = "1";
+  all["PMIX_MCA_mca_base_component_disable_dlclose"] = "1";
   for (const auto& [k, v] : env) all[k] = v;
   for (const auto& [k, v] : all) {
     flags.push_back("-x");
