@@ -12,6 +12,7 @@
 set -euo pipefail
 build=${1:?usage: run.sh BUILD_DIR [--size SIZE] [--ranks N] [--nodes N]}
 shift
+build=$(cd "$build" && pwd)
 size=""
 ranks=8
 nodes=2
@@ -48,8 +49,8 @@ head -c "$bytes" /dev/urandom >"$work/table.bin"
 cat "$work/table.bin" >/dev/null  # warm the page cache
 
 # Each host's /dev/shm holds one segment and one MPI window at a time.
-shm=$(numfmt --to=iec $((2 * bytes + 512 * 1024 * 1024)))
+shm="$(((2 * bytes) / 1048576 + 512))m"
 "$here/../../tests/mpi/simhosts.sh" --nodes "$nodes" --slots $((ranks / nodes)) --shm-size "$shm" -- \
-  -np "$ranks" -x ONECOPY_DIR=/dev/shm/onecopy-bench -x ONECOPY_CONF=/nonexistent \
+  -np "$ranks" --mca mpi_yield_when_idle 1 -x ONECOPY_DIR=/dev/shm/onecopy-bench -x ONECOPY_CONF=/nonexistent \
   "$bench" "$work/table.bin" | tee "$work/results.jsonl"
 python3 "$here/report.py" "$work/results.jsonl" --note "$note"

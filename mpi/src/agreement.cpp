@@ -50,18 +50,27 @@ std::string kind_of(const std::exception& e) {
   return "std::exception";
 }
 
-long long agree(MPI_Comm comm, const outcome& mine, std::string_view name, std::string_view step,
-                long long count) {
+std::vector<long long> agree(MPI_Comm comm, const outcome& mine, std::string_view name,
+                             std::string_view step, std::vector<long long> counts) {
+  counts.insert(counts.begin(), mine.ok ? 0 : 1);  // [failed ranks, counts...]
+  std::vector<long long> sums(counts.size());
+  check(MPI_Allreduce(counts.data(), sums.data(), static_cast<int>(counts.size()), MPI_LONG_LONG, MPI_SUM, comm),
+        "MPI_Allreduce(agree)");
+  if (sums.front() == 0) {
+    sums.erase(sums.begin());
+    return sums;
+  }
   int rank = 0;
   check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
   int first_failed = mine.ok ? INT_MAX : rank;
   int lowest = INT_MAX;
-  check(MPI_Allreduce(&first_failed, &lowest, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce(agree)");
-  if (lowest == INT_MAX) {
-    long long total = 0;
-    check(MPI_Allreduce(&count, &total, 1, MPI_LONG_LONG, MPI_SUM, comm), "MPI_Allreduce(count)");
-    return total;
-  }
+  check(MPI_Allreduce(&first_failed, &lowest, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce(first failure)");
+  fail_together(comm, mine, lowest, name, step);
+}
+
+void fail_together(MPI_Comm comm, const outcome& mine, int lowest, std::string_view name, std::string_view step) {
+  int rank = 0;
+  check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
   std::string packed;
   if (rank == lowest) {
     packed = sys::host_name();

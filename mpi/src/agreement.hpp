@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace onecopy::mpi::detail {
 
@@ -38,11 +39,17 @@ template <class F>
   }
 }
 
-/// Collective over comm. If any rank's outcome failed, the lowest failing rank sends its host,
-/// kind and message to all, and every rank throws share_error("share 'name': rank R on HOST
-/// (step): message"). Otherwise returns the sum of count over the ranks.
+/// Collective over comm: one MPI_Allreduce when every rank succeeded, and then the sums of
+/// counts over the ranks (e.g. how many nodes create). If any rank failed, the lowest failing
+/// rank sends its host, kind and message to all, and every rank throws share_error("share
+/// 'name': rank R on HOST failed STEP: message").
 /// @throws share_error as above; mpi_call_error when the agreement itself fails
-long long agree(MPI_Comm comm, const outcome& mine, std::string_view name, std::string_view step,
-                long long count = 0);
+std::vector<long long> agree(MPI_Comm comm, const outcome& mine, std::string_view name,
+                             std::string_view step, std::vector<long long> counts = {});
+
+/// The failure path of agree(), for callers that learned by other means that some rank failed:
+/// lowest is the lowest failing rank (every rank passes the same). Collective.
+[[noreturn]] void fail_together(MPI_Comm comm, const outcome& mine, int lowest, std::string_view name,
+                                std::string_view step);
 
 }  // namespace onecopy::mpi::detail

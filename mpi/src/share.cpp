@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 // share(): the collective protocol. Every step is all-or-nothing: each rank does its part, then
-// all agree (agreement.hpp); a failure anywhere makes every rank throw the same share_error and
-// drops the drafts, so nothing is published unless every node has all of its bytes.
+// all agree (agreement.hpp, one MPI_Allreduce when all went well); a failure anywhere makes every
+// rank throw the same share_error and drops the drafts, so nothing is published unless every
+// node has all of its bytes. Few collectives, because under oversubscription each one costs
+// scheduler time slices, not microseconds.
 //
-//   0 arguments   every rank checks its own; all ranks must pass the same size, root, kind
-//   1 store       every rank opens its store; leaders check no two groups on a host share one
-//   2 create      leaders attach the published segment or create a draft (name lock held)
-//   3 fill        loader on each creating leader, or the root's bytes: root fills its own
-//                 draft, then MPI_Bcast in pieces from the root to the creating leaders
-//   4 publish     creating leaders publish (atomic rename); the others keep what they found
-//   5 attach      every other rank attaches read-only
+//   arguments   every rank checks its own; all must pass the same size, root, kind, options
+//   groups      node communicator, its leader (the root on the root's node), the leaders
+//   find        every rank opens its store; leaders check no two groups on a host share one,
+//               then attach the published segment or create a draft (name lock held); the root
+//               of a buffer or file source fills its own draft right away
+//   fill        a loader on each creating leader; or MPI_Bcast in pieces from the root to the
+//               creating leaders, straight into their drafts
+//   publish     creating leaders publish (atomic rename) and tell their node; the other ranks
+//               attach read-only; all agree
 #include "onecopy/mpi/share.hpp"
 
 #include <algorithm>
+#include <array>
+#include <climits>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -123,9 +129,11 @@ void check_own_arguments(std::string_view name, const layout& l, const source& s
   }
 }
 
-// All ranks must agree on what they share; a mismatch is a usage error on every rank.
-void check_same_everywhere(MPI_Comm comm, std::string_view name, const layout& l, const source& src,
-                           const share_options& opts) {
+// Step 0, in one MPI_Allreduce: each rank's own checks, and that all ranks pass the same size,
+// root, source kind and options (min and -max of each value, so one MPI_MIN does both).
+void check_arguments(MPI_Comm comm, std::string_view name, const layout& l, const source& src,
+                     const share_options& opts, int rank, int size) {
+  const outcome own = attempt([&] { check_own_arguments(name, l, src, opts, rank, size); });
   struct field {
     const char* what;
     long long value;
@@ -140,17 +148,21 @@ void check_same_everywhere(MPI_Comm comm, std::string_view name, const layout& l
       {"node_comm given", opts.node_comm != MPI_COMM_NULL ? 1 : 0},
   };
   constexpr int n = std::size(fields);
-  long long mine[n], low[n], high[n];
-  for (int i = 0; i < n; ++i) mine[i] = fields[i].value;
-  check(MPI_Allreduce(mine, low, n, MPI_LONG_LONG, MPI_MIN, comm), "MPI_Allreduce(arguments)");
-  check(MPI_Allreduce(mine, high, n, MPI_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce(arguments)");
-  outcome o;
-  for (int i = 0; i < n && o.ok; ++i)
-    if (low[i] != high[i])
-      o = {false, "usage_error",
-           fmt::format("the ranks pass different {} ({} … {}); share is collective: every rank passes "
-                       "the same layout, source kind, root and options", fields[i].what, low[i], high[i])};
-  agree(comm, o, name, "checking arguments");
+  long long mine[1 + 2 * n], low[1 + 2 * n];
+  mine[0] = own.ok ? LLONG_MAX : rank;
+  for (int i = 0; i < n; ++i) {
+    mine[1 + i] = fields[i].value;
+    mine[1 + n + i] = -fields[i].value;
+  }
+  check(MPI_Allreduce(mine, low, 1 + 2 * n, MPI_LONG_LONG, MPI_MIN, comm), "MPI_Allreduce(arguments)");
+  if (low[0] != LLONG_MAX) detail::fail_together(comm, own, static_cast<int>(low[0]), name, "checking arguments");
+  for (int i = 0; i < n; ++i)
+    if (low[1 + i] != -low[1 + n + i]) {
+      const auto why = fmt::format("the ranks pass different {} ({} … {}); share is collective: every rank "
+                                   "passes the same layout, source kind, root and options",
+                                   fields[i].what, low[1 + i], -low[1 + n + i]);
+      throw share_error(fmt::format("share '{}': {}", name, why), -1, "", "checking arguments", "usage_error", why);
+    }
 }
 
 // Leaders: no two node groups on one host may use the same store directory (they would wait
@@ -181,21 +193,27 @@ std::vector<int> numa_nodes_of_ranks(MPI_Comm node) {
   return all;
 }
 
-// The leader's unpublished files, sent to its node's ranks (any of them may outlive it).
+// The leader's unpublished files, sent to its node's ranks (any of them may outlive it), in one
+// fixed-size MPI_Bcast.
 std::vector<std::filesystem::path> share_draft_files(MPI_Comm node, int leader_node_rank,
                                                      const std::optional<draft>& made) {
-  std::string joined;
-  if (made)
-    for (const auto& f : made->unpublished_files()) joined += f.string() + '\n';
-  int len = static_cast<int>(joined.size());
-  check(MPI_Bcast(&len, 1, MPI_INT, leader_node_rank, node), "MPI_Bcast(draft files)");
-  joined.resize(static_cast<std::size_t>(len));
-  check(MPI_Bcast(joined.data(), len, MPI_CHAR, leader_node_rank, node), "MPI_Bcast(draft files)");
+  std::array<char, 16384> packed{};
+  if (made) {
+    std::size_t at = 0;
+    for (const auto& f : made->unpublished_files()) {
+      const std::string& p = f.native();
+      if (at + p.size() + 1 >= packed.size()) break;  // the rest is left to 'onecopy gc'
+      std::memcpy(packed.data() + at, p.c_str(), p.size() + 1);
+      at += p.size() + 1;
+    }
+  }
+  check(MPI_Bcast(packed.data(), static_cast<int>(packed.size()), MPI_CHAR, leader_node_rank, node),
+        "MPI_Bcast(draft files)");
   std::vector<std::filesystem::path> files;
-  for (std::size_t at = 0; at < joined.size();) {
-    const auto end = joined.find('\n', at);
-    files.emplace_back(joined.substr(at, end - at));
-    at = end + 1;
+  for (std::size_t at = 0; at < packed.size() && packed[at] != '\0';) {
+    const std::string p(packed.data() + at);
+    files.emplace_back(p);
+    at += p.size() + 1;
   }
   return files;
 }
@@ -214,12 +232,10 @@ shared_segment share(MPI_Comm user_comm, std::string_view name, const layout& l,
   detail::termination_guard guard(name, rank, host);
   const bool broadcast = src.type() != source::kind::load;
   const int root = src.root();
+  const bool is_root = broadcast && rank == root;
 
-  // 0. Arguments.
   guard.step("checking arguments");
-  agree(comm, attempt([&] { check_own_arguments(name, l, src, opts, rank, size); }), name,
-        "checking arguments");
-  check_same_everywhere(comm, name, l, src, opts);
+  check_arguments(comm, name, l, src, opts, rank, size);
 
   // Groups: the ranks sharing a copy, their leader, the leaders.
   owned_comm own_node;
@@ -231,44 +247,47 @@ shared_segment share(MPI_Comm user_comm, std::string_view name, const layout& l,
   }
   const int node_rank = rank_in(node);
   const int node_size = size_of(node);
-  const bool root_here = broadcast && all_reduce(node, rank == root ? 1 : 0, MPI_INT, MPI_MAX, "root here");
-  const bool leader = root_here ? rank == root : node_rank == 0;
-  const int leader_node_rank = all_reduce(node, leader ? node_rank : -1, MPI_INT, MPI_MAX, "leader");
+  int root_info[2] = {is_root ? 1 : 0, is_root ? node_rank : -1};  // MAX: root here?, its node rank
+  check(MPI_Allreduce(MPI_IN_PLACE, root_info, 2, MPI_INT, MPI_MAX, node), "MPI_Allreduce(root here)");
+  const bool root_here = root_info[0] != 0;
+  const bool leader = root_here ? is_root : node_rank == 0;
+  const int leader_node_rank = root_here ? root_info[1] : 0;
   owned_comm leaders;
-  check(MPI_Comm_split(comm, leader ? 0 : MPI_UNDEFINED, broadcast && rank == root ? -1 : rank, leaders.out()),
+  check(MPI_Comm_split(comm, leader ? 0 : MPI_UNDEFINED, is_root ? -1 : rank, leaders.out()),
         "MPI_Comm_split(leaders)");
-  const int nodes = all_reduce(comm, leader ? 1 : 0, MPI_INT, MPI_SUM, "nodes");
   create_options create = opts.create;
   if (opts.scope == scope::job) create.remove_when_unused = true;
   if (opts.copies == copies::replicate) (void)detail::request_replicas(create, numa_nodes_of_ranks(node));
 
-  // 1. Store.
-  guard.step("opening the store");
-  std::optional<store> s;
-  agree(comm, attempt([&] {
-          s = opts.where ? *opts.where : store::from_environment();
-          if (leader) check_distinct_stores(leaders.get(), *s, host, rank);
-        }),
-        name, "opening the store");
-
-  // 2. Find it, or create a draft holding the name's lock.
+  // Find it, or create a draft holding the name's lock. The root fills its own draft now.
   guard.step("finding or creating the segment");
+  std::optional<store> s;
   detail::found_or_draft st;
   const outcome found = attempt([&] {
+    s = opts.where ? *opts.where : store::from_environment();
     if (!leader) return;
+    check_distinct_stores(leaders.get(), *s, host, rank);
     st = detail::find_or_begin(*s, name, l, create, opts.wait);
     if (st.found) {
       if (const auto why = detail::layout_mismatch(*st.found, l); !why.empty())
         throw usage_error(fmt::format("segment '{}' exists in {} but {}; remove it ('onecopy rm {}') or "
                                       "share under another name", name, st.found->path().string(), why, name));
+    } else if (is_root) {
+      guard.watch(st.made->unpublished_files());
+      guard.step("reading the source");
+      if (src.type() == source::kind::buffer) std::memcpy(st.made->bytes().data(), src.bytes().data(), l.data_size());
+      else st.made->read_from_file(src.path(), src.offset(), 0, l.data_size());
     }
   });
   const bool creating = leader && st.made.has_value();
-  const int nodes_created = static_cast<int>(agree(comm, found, name, "finding or creating the segment",
-                                                   creating ? 1 : 0));
+  const auto counts = agree(comm, found, name, "finding or creating the segment",
+                            {leader ? 1 : 0, creating ? 1 : 0, is_root && creating ? 1 : 0});
+  const int nodes = static_cast<int>(counts[0]);
+  const int nodes_created = static_cast<int>(counts[1]);
+  const bool others_need_bytes = nodes_created - counts[2] > 0;  // leaders other than the root's
   guard.watch(share_draft_files(node, leader_node_rank, st.made));
 
-  // 3. Fill.
+  // Fill.
   std::uint64_t broadcast_bytes = 0;
   if (!broadcast) {
     guard.step(creating ? "running the loader" : "waiting for the leaders' loaders");
@@ -276,29 +295,16 @@ shared_segment share(MPI_Comm user_comm, std::string_view name, const layout& l,
             if (creating) src.load_function()(*st.made);
           }),
           name, "loading");
-  } else {
-    // The root fills its own node's draft first (a file with parallel pread), then sends
-    // from memory: its draft, its buffer, or the segment its node already had.
-    const bool is_root = rank == root;
-    guard.step(is_root ? "reading the source" : "waiting for the root to read the source");
-    agree(comm, attempt([&] {
-            if (!is_root || !creating) return;
-            if (src.type() == source::kind::buffer)
-              std::memcpy(st.made->bytes().data(), src.bytes().data(), l.data_size());
-            else
-              st.made->read_from_file(src.path(), src.offset(), 0, l.data_size());
-          }),
-          name, "reading the source");
-
+  } else if (others_need_bytes) {
+    // The root sends from memory: its draft, its buffer, or the segment its node already had.
     owned_comm group;  // the root and the leaders that create
     if (leader)
-      check(MPI_Comm_split(leaders.get(), creating || is_root ? 0 : MPI_UNDEFINED, is_root ? -1 : rank,
-                           group.out()),
+      check(MPI_Comm_split(leaders.get(), creating || is_root ? 0 : MPI_UNDEFINED, is_root ? -1 : rank, group.out()),
             "MPI_Comm_split(broadcast group)");
     guard.step(is_root ? "sending the broadcast" : creating ? "receiving the broadcast"
                                                             : "waiting for the broadcast to the leaders");
     agree(comm, attempt([&] {
-            if (group.get() == MPI_COMM_NULL || size_of(group.get()) < 2) return;
+            if (group.get() == MPI_COMM_NULL) return;
             std::byte* data = nullptr;
             if (creating) data = st.made->bytes().data();
             // The root's send buffer is only read by MPI_Bcast.
@@ -311,7 +317,7 @@ shared_segment share(MPI_Comm user_comm, std::string_view name, const layout& l,
           name, "broadcasting");
   }
 
-  // 4. Publish.
+  // Publish on the leaders; each tells its node, whose other ranks then attach; all agree.
   guard.step("publishing");
   std::optional<segment> seg;
   const outcome published = attempt([&] {
@@ -322,19 +328,18 @@ shared_segment share(MPI_Comm user_comm, std::string_view name, const layout& l,
       seg = std::move(*st.found);
     }
   });
+  int node_state[2] = {published.ok ? 1 : 0, creating ? 1 : 0};  // from the leader: published?, created?
+  check(MPI_Bcast(node_state, 2, MPI_INT, leader_node_rank, node), "MPI_Bcast(published)");
   guard.forget_files();
-  agree(comm, published, name, "publishing");
-
-  // 5. Attach.
   guard.step("attaching");
-  agree(comm, attempt([&] {
-          if (!leader) seg = s->attach(name);
-        }),
-        name, "attaching");
+  const outcome attached = !published.ok ? published : attempt([&] {
+    if (!leader && node_state[0] != 0) seg = s->attach(name);
+  });
+  agree(comm, attached, name, "publishing and attaching");
 
   share_report report;
   report.leader = leader;
-  report.created_here = all_reduce(node, creating ? 1 : 0, MPI_INT, MPI_MAX, "created here") != 0;
+  report.created_here = node_state[1] != 0;
   report.nodes = nodes;
   report.nodes_created = nodes_created;
   report.node_ranks = node_size;

@@ -17,7 +17,9 @@ std::string mpi_skip_reason() {
 
 std::vector<std::string> rank_flags(const std::map<std::string, std::string>& env) {
   // --timeout: a hung collective ends the job (and its ranks) instead of the test.
-  std::vector<std::string> flags = {"--timeout", "240"};
+  // mpi_yield_when_idle: 8 ranks on 2 cores must not spin while they wait (a hostfile's slots
+  // hide the oversubscription from Open MPI, which then polls without yielding).
+  std::vector<std::string> flags = {"--timeout", "240", "--mca", "mpi_yield_when_idle", "1"};
   std::map<std::string, std::string> all;
   for (const char* name : {"ONECOPY_CONF", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"})
     if (const char* v = std::getenv(name)) all[name] = v;

@@ -23,8 +23,9 @@ struct mpi_result {
 /// "" when mpirun can run here, else why not (a one-line skip reason).
 [[nodiscard]] std::string mpi_skip_reason();
 
-/// The -x flags that give every rank env plus this process's ONECOPY_CONF and sanitizer
-/// options (Open MPI's own leaks at exit suppressed), and a --timeout that ends a hung job.
+/// The mpirun flags for a test job: -x flags that give every rank env plus this process's
+/// ONECOPY_CONF and sanitizer options (Open MPI's own leaks at exit suppressed), a --timeout
+/// that ends a hung job, and ranks that yield while they wait.
 [[nodiscard]] std::vector<std::string> rank_flags(const std::map<std::string, std::string>& env);
 
 /// mpirun -np ranks argv… with env given to every rank.
