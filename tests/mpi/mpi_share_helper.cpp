@@ -14,9 +14,11 @@
 //     --groups-of K DIR           node groups of K consecutive ranks, group g's store DIR/gG
 //     --fail-rank R               the loader throws on rank R
 //     --finalize                  call onecopy::mpi::finalize before MPI_Finalize
+//     --die-after-share R         rank R SIGKILLs itself once share has returned everywhere
 // Exit status: 0 when share succeeded everywhere, 3 when it failed (reported in the JSON), 2
 // for bad arguments. The store is ONECOPY_DIR unless --groups-of.
 #include <mpi.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -50,6 +52,7 @@ struct args {
   std::string group_base;
   int fail_rank = -1;
   bool finalize = false;
+  int die_after_share = -1;
 };
 
 bool parse(int argc, char** argv, args& a) {
@@ -71,6 +74,7 @@ bool parse(int argc, char** argv, args& a) {
       a.group_base = value();
     } else if (o == "--fail-rank") a.fail_rank = std::atoi(value().c_str());
     else if (o == "--finalize") a.finalize = true;
+    else if (o == "--die-after-share") a.die_after_share = std::atoi(value().c_str());
     else return false;
   }
   return a.bytes > 0 && (a.source == "buffer" || a.source == "file" || a.source == "load");
@@ -151,6 +155,7 @@ int main(int argc, char** argv) {
     MPI_Barrier(MPI_COMM_WORLD);
     const std::uint64_t after = memory_of(::getpid()).total();
     MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == a.die_after_share) ::raise(SIGKILL);
     const auto& r = s.report;
     me.update({{"ok", true}, {"host", r.host}, {"leader", r.leader}, {"created_here", r.created_here},
                {"nodes", r.nodes}, {"nodes_created", r.nodes_created}, {"node_ranks", r.node_ranks},

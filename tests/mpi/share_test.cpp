@@ -170,6 +170,19 @@ TEST_F(MpiShareTest, FinalizeRemovesJobSegmentsAndKeepsPersistentOnes) {
   EXPECT_TRUE(store::at(dir_.path()).exists("kept"));
 }
 
+// A job that dies after share never reaches finalize: its scope::job segments stay, marked
+// remove_when_unused, and `onecopy gc` (store::gc) removes them once no process maps them.
+TEST_F(MpiShareTest, JobSegmentsOfAJobThatDiedGoWithTheNextGc) {
+  const auto r = run(4, {"orphan", "1048576", "--source", "load", "--die-after-share", "2"});
+  EXPECT_NE(r.code, 0);
+  store s = store::at(dir_.path());
+  ASSERT_TRUE(s.exists("orphan")) << "nobody finalized";
+  EXPECT_TRUE(s.list().front().info.remove_when_unused);
+  const auto report = s.gc();
+  EXPECT_EQ(report.removed_unused_segments, std::vector<std::string>{"orphan"});
+  expect_nothing_left(dir_.path().string());
+}
+
 // A step that fails on one rank fails share on every rank with the same error, and nothing is
 // published anywhere (the other group's draft was complete, and it is dropped too).
 TEST_F(MpiShareTest, ALoaderThatFailsOnOneRankFailsEveryRankAndPublishesNothing) {
