@@ -158,6 +158,27 @@ TEST_F(MpiShareTest, ARerunFindsTheSegmentAndSkipsTheLoad) {
   }
 }
 
+// copies::replicate: one replica per NUMA node the node's ranks run on ("NAME@nodeN"), each rank
+// attached to its own node's. Skips while the engine has no replicated segments.
+TEST_F(MpiShareTest, ReplicateGivesEachRankItsNumaNodesReplica) {
+  constexpr std::uint64_t bytes = 16 * MiB;
+  const auto r = run(4, {"table", std::to_string(bytes), "--source", "buffer", "--copies", "replicate",
+                         "--scope", "persistent"});
+  ASSERT_TRUE(r.doc.contains("ranks")) << r.out << r.err;
+  const auto& first = r.doc.at("ranks").at(0);
+  if (!first.at("ok").get<bool>() && first.at("error").get<std::string>().find("replicate_on") != std::string::npos)
+    GTEST_SKIP() << first.at("error").get<std::string>();
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string want = expected_checksum(bytes);
+  for (const auto& x : r.doc.at("ranks")) {
+    EXPECT_EQ(x.at("checksum"), want);
+    const std::string path = x.at("path");
+    EXPECT_NE(path.find("/table@node"), std::string::npos) << path;
+  }
+  // As many files as NUMA nodes with ranks on them (1 on a one-node host), each a full copy.
+  for (const auto& e : store::at(dir_.path()).list()) EXPECT_EQ(e.info.data_size, bytes) << e.name;
+}
+
 // finalize(): scope::job segments go (after a barrier), persistent ones stay.
 TEST_F(MpiShareTest, FinalizeRemovesJobSegmentsAndKeepsPersistentOnes) {
   const auto job = run(4, {"scratch", "1048576", "--source", "load", "--scope", "job", "--finalize"});
