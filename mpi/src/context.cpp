@@ -77,7 +77,7 @@ int on_self_delete(MPI_Comm, int, void* value, void*) {
   }
   reg.reset();
   MPI_Comm_free_keyval(&context_key);
-  registry_key = MPI_KEYVAL_INVALID;  // MPI frees this keyval itself after the callback
+  MPI_Comm_free_keyval(&registry_key);  // marked freed; MPI drops it once this attribute is gone
   return MPI_SUCCESS;
 }
 

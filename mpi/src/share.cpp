@@ -76,12 +76,6 @@ int size_of(MPI_Comm comm) {
   check(MPI_Comm_size(comm, &n), "MPI_Comm_size");
   return n;
 }
-template <class T>
-T all_reduce(MPI_Comm comm, T value, MPI_Datatype type, MPI_Op op, const char* what) {
-  T out{};
-  check(MPI_Allreduce(&value, &out, 1, type, op, comm), fmt::format("MPI_Allreduce({})", what));
-  return out;
-}
 
 // Bytes of a file from offset on, for the root's file source.
 std::uint64_t file_bytes_after(const std::filesystem::path& path, std::uint64_t offset) {
