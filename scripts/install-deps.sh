@@ -7,6 +7,7 @@
 # --fuzz adds clang and libFuzzer (make fuzz, and the short fuzz run of make test).
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
+# --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
 set -euo pipefail
 
 debian_packages=(
@@ -24,6 +25,7 @@ for arg in "$@"; do
     --python) python_packages+=(numpy pytest safetensors nanobind joblib ml_dtypes) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
+    --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;

@@ -40,6 +40,23 @@ const std::string& draft::name() const noexcept { return impl_->name; }
 const layout& draft::layout() const noexcept { return impl_->lay; }
 const create_report& draft::report() const noexcept { return impl_->report; }
 
+namespace {
+// The temp files of a draft and, for a replicated draft, of its replicas (written generically:
+// this compiles whether or not draft::impl has replicas yet).
+template <class Impl>
+void add_unpublished(const Impl& d, std::vector<std::filesystem::path>& out) {
+  if (!d.published && !d.temp_path.empty()) out.push_back(d.temp_path);
+  if constexpr (requires { d.replicas; })
+    for (const auto& r : d.replicas) add_unpublished(*r, out);
+}
+}  // namespace
+
+std::vector<std::filesystem::path> draft::unpublished_files() const {
+  std::vector<std::filesystem::path> out;
+  add_unpublished(*impl_, out);
+  return out;
+}
+
 std::span<std::byte> draft::bytes() noexcept {
   return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
 }

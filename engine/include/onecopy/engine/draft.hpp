@@ -55,6 +55,9 @@ class draft {
   void read_from_file(const std::filesystem::path& file, std::uint64_t file_offset,
                       std::uint64_t data_offset, std::uint64_t len);
   [[nodiscard]] const create_report& report() const noexcept;
+  /// The files this draft has made and not published yet (its temp file): what a process that
+  /// is being terminated abruptly removes (async-signal-safe unlink) so nothing is left behind.
+  [[nodiscard]] std::vector<std::filesystem::path> unpublished_files() const;
 
   /// Checksums the data, writes header and table, makes the pages read-only (mprotect, 0444)
   /// and renames the file to its name atomically (never replacing another segment unless
