@@ -3,6 +3,8 @@
 #pragma once
 
 #include <filesystem>
+#include <mutex>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +38,10 @@ struct segment::impl {
   sys::unique_fd fd;  // O_RDONLY, holds flock(LOCK_SH)
   sys::mapping map;
   segment_info info;
+  // Name → table position, built on the first lookup: a model's 20 000 tensors looked up one
+  // by one would otherwise cost a quadratic scan.
+  mutable std::once_flag index_once;
+  mutable std::unordered_map<std::string_view, std::size_t> index;
 };
 
 struct draft::impl {

@@ -44,8 +44,12 @@ std::vector<tensor_view> segment::tensors() const {
 }
 
 tensor_view segment::tensor(std::string_view name) const {
-  for (const auto& t : impl_->info.tensors)
-    if (t.name == name) return view_of(bytes(), t);
+  const auto& tensors = impl_->info.tensors;
+  std::call_once(impl_->index_once, [&] {
+    impl_->index.reserve(tensors.size());
+    for (std::size_t i = 0; i < tensors.size(); ++i) impl_->index.emplace(tensors[i].name, i);
+  });
+  if (const auto it = impl_->index.find(name); it != impl_->index.end()) return view_of(bytes(), tensors[it->second]);
   std::string some;
   for (std::size_t i = 0; i < impl_->info.tensors.size() && i < 5; ++i)
     some += (i ? ", " : "") + fmt::format("'{}'", impl_->info.tensors[i].name);
