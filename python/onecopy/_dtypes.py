@@ -28,11 +28,14 @@ EXTENDED = {
     "f8_e4m3": ("float8_e4m3fn", np.uint8),
     "f8_e5m2": ("float8_e5m2", np.uint8),
     "f8_e8m0": ("float8_e8m0fnu", np.uint8),
+    "f8_e4m3fnuz": ("float8_e4m3fnuz", np.uint8),
+    "f8_e5m2fnuz": ("float8_e5m2fnuz", np.uint8),
 }
 _ALIASES = {  # the engine's spellings (dtype.cpp) that numpy does not know
     "f16": "f16", "half": "f16", "float16": "f16", "float": "f32", "double": "f64",
     "bfloat16": "bf16", "b1": "bool", "float8_e4m3fn": "f8_e4m3", "f8_e4m3fn": "f8_e4m3",
     "float8_e5m2": "f8_e5m2", "float8_e8m0fnu": "f8_e8m0", "f8_e8m0fnu": "f8_e8m0",
+    "float8_e4m3fnuz": "f8_e4m3fnuz", "float8_e5m2fnuz": "f8_e5m2fnuz",
     "complex64": "c64", "complex128": "c128",
 }
 
@@ -73,4 +76,4 @@ def engine_name(dtype) -> str:
                 return name
     raise ValueError(
         f"dtype {dt} cannot be stored: a segment holds u8..u64, i8..i64, f16, bf16, f32, f64, "
-        "bool, f8_e4m3, f8_e5m2, f8_e8m0, c64, c128 (bf16/F8 arrays need ml_dtypes)")
+        "bool, f8_e4m3, f8_e5m2, f8_e8m0, f8_e4m3fnuz, f8_e5m2fnuz, c64, c128 (bf16/F8 arrays need ml_dtypes)")

@@ -41,6 +41,10 @@ nb::dlpack::dtype dlpack_dtype(dtype t, bool storage) {
       return make(storage ? code::UInt : code::Float8_E5M2, size);
     case dtype::f8_e8m0:
       return make(storage ? code::UInt : code::Float8_E8M0FNU, size);
+    case dtype::f8_e4m3fnuz:
+      return make(storage ? code::UInt : code::Float8_E4M3FNUZ, size);
+    case dtype::f8_e5m2fnuz:
+      return make(storage ? code::UInt : code::Float8_E5M2FNUZ, size);
   }
   return make(code::UInt, size);  // unreachable: attach validated the dtype
 }
