@@ -102,10 +102,15 @@ std::vector<std::byte> read_head(int fd, std::uint64_t file_size, const std::fil
 }  // namespace
 
 segment attach_file(std::string name, const std::filesystem::path& path, const attach_options& opts) {
+  return attach_file(std::move(name), path, sys::open(path, O_RDONLY), opts);
+}
+
+segment attach_file(std::string name, const std::filesystem::path& path, sys::unique_fd fd,
+                    const attach_options& opts) {
   auto p = std::make_unique<segment::impl>();
   p->name = std::move(name);
   p->path = path;
-  p->fd = sys::open(path, O_RDONLY);
+  p->fd = std::move(fd);
   const auto st = sys::fstat(p->fd.get(), path);
   if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", path.string()));
   if (st.size < segment_header_size)
