@@ -6,7 +6,7 @@ RELEASE := build/release
 TESTBUILD := build/test
 CMAKE_COMMON := -DCMAKE_CUDA_ARCHITECTURES=90
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test bench clean
 
 all: build
 
@@ -30,6 +30,13 @@ test:
 	  -DONECOPY_WERROR=ON $(CMAKE_COMMON) >/dev/null
 	@cmake --build $(TESTBUILD) -j$(JOBS)
 	@cd $(TESTBUILD) && ctest --output-on-failure --timeout 900
+
+# Release build, then the benchmark suite (≤ 10 min on 2 cores): bench/results/latest.md and
+# SVG plots. As root it also mounts hugetlbfs/THP tmpfs and grows the huge-page pools by
+# increments for the huge-page cases, and undoes both (see bench/run.sh).
+bench: build
+	@./scripts/install-deps.sh --bench
+	@./bench/run.sh $(RELEASE)
 
 clean:
 	rm -rf build

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs what building and testing onecopy needs: Debian packages (apt-get) and, with
 # --python, the Python test packages (pip). Idempotent: does nothing when all are present.
+# --bench adds what `make bench` needs to draw its plots (gnuplot-nox).
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
 set -euo pipefail
@@ -19,6 +20,7 @@ python_packages=()
 for arg in "$@"; do
   case "$arg" in
     --python) python_packages+=(numpy pytest) ;;
+    --bench) extra_debian+=(gnuplot-nox) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
