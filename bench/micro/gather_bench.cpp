@@ -4,6 +4,9 @@
 // plain POSIX shared memory with 4 KiB pages (shm_open, no placement): what huge pages buy.
 // All run back to back in each iteration over the same index stream (64M u32, made once).
 // Pages are mapped before timing (a reader's first pass is in BM_SequentialRead).
+// BM_GatherDependent: the same memory, but each of 4M loads depends on the one before
+// (pointer chasing, hash probing): latency-bound, so every TLB miss's page walk is paid in
+// full instead of overlapping with other misses.
 #include <sys/mman.h>
 
 #include <fmt/format.h>
@@ -17,6 +20,7 @@ namespace {
 
 constexpr std::uint64_t segment_bytes = 2 * GiB;
 constexpr std::uint64_t lookups = 64ull << 20;
+constexpr std::uint64_t chain_steps = 4ull << 20;
 
 struct gather_fixture : fixture {
   backing_case* backing = nullptr;
@@ -39,7 +43,7 @@ std::span<const std::uint64_t> words(std::span<const std::byte> bytes, std::uint
   return {reinterpret_cast<const std::uint64_t*>(bytes.data()), count};
 }
 
-void BM_Gather(benchmark::State& state, backing_case* b) {
+void BM_Gather(benchmark::State& state, backing_case* b, bool dependent) {
   gather_fixture* f = nullptr;
   const std::uint64_t table_words = data_size_for(segment_bytes) / 8;
   try {
@@ -81,7 +85,7 @@ void BM_Gather(benchmark::State& state, backing_case* b) {
       const std::size_t which = (i + k) % targets.size();  // rotate the order
       const auto& t = targets[which];
       const double t0 = now_seconds();
-      benchmark::DoNotOptimize(gather_sum(t.table, index));
+      benchmark::DoNotOptimize(dependent ? dependent_sum(t.table, chain_steps) : gather_sum(t.table, index));
       const double dt = now_seconds() - t0;
       s.add(t.metric, dt);
       if (which == 0) segment_time = dt;
@@ -92,11 +96,11 @@ void BM_Gather(benchmark::State& state, backing_case* b) {
   s.ratio("ratio", "private_s", "segment_s");  // segment lookup rate ÷ private lookup rate
   if (f->posix) s.ratio("ratio_vs_posix_shm_4k", "posix_shm_4k_s", "segment_s");
   s.publish(state);
-  const double n = static_cast<double>(lookups);
+  const double n = static_cast<double>(dependent ? chain_steps : lookups);
   state.counters["segment_mlookups"] = n / s.median("segment_s") / 1e6;
   state.counters["private_mlookups"] = n / s.median("private_s") / 1e6;
   if (f->posix) state.counters["posix_shm_4k_mlookups"] = n / s.median("posix_shm_4k_s") / 1e6;
-  state.SetItemsProcessed(static_cast<std::int64_t>(lookups) * state.iterations());
+  state.SetItemsProcessed(static_cast<std::int64_t>(dependent ? chain_steps : lookups) * state.iterations());
   state.SetLabel(fmt::format("backing={} pages={} private_pages={}{}", b->label, f->pages, f->baseline_pages,
                              f->posix ? " posix_shm_pages=" + f->posix_pages : ""));
 }
@@ -104,11 +108,16 @@ void BM_Gather(benchmark::State& state, backing_case* b) {
 }  // namespace
 
 void register_benchmarks(std::vector<backing_case>& backings) {
-  for (auto& b : backings)
-    benchmark::RegisterBenchmark(fmt::format("BM_Gather/{}", b.label).c_str(), BM_Gather, &b)
+  for (auto& b : backings) {
+    benchmark::RegisterBenchmark(fmt::format("BM_Gather/{}", b.label).c_str(), BM_Gather, &b, false)
         ->UseManualTime()
         ->Iterations(3)
         ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(fmt::format("BM_GatherDependent/{}", b.label).c_str(), BM_Gather, &b, true)
+        ->UseManualTime()
+        ->Iterations(3)
+        ->Unit(benchmark::kMillisecond);
+  }
 }
 
 }  // namespace onecopy::bench

@@ -62,6 +62,19 @@ std::uint64_t gather_sum(std::span<const std::uint64_t> table, std::span<const s
   return a0 + a1 + a2 + a3;
 }
 
+std::uint64_t dependent_sum(std::span<const std::uint64_t> table, std::uint64_t steps) {
+  std::uint64_t sum = 0;
+  std::uint64_t at = 0;
+  for (std::uint64_t k = 0; k < steps; ++k) {
+    const std::uint64_t v = table[at];
+    sum += v;
+    std::uint64_t z = (v ^ k) * 0xBF58476D1CE4E5B9ull;
+    z ^= z >> 31;
+    at = static_cast<std::uint64_t>((static_cast<unsigned __int128>(z) * table.size()) >> 64);
+  }
+  return sum;
+}
+
 void random_indices(std::span<std::uint32_t> index, std::uint64_t limit) {
   std::uint64_t state = 0x2545F4914F6CDD1Dull;
   for (auto& v : index) {

@@ -9,7 +9,9 @@
 #include <set>
 
 #include <fmt/format.h>
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
+// Inlined (like the data checksum): the header digest runs on every attach, and the shared
+// library's streaming hash took 0.45 us of its ~8 us for an 8 KiB header.
+#define XXH_INLINE_ALL  // also gives XXH3_state_t on the stack
 #include <xxhash.h>
 
 #include "onecopy/engine/checksum.hpp"
