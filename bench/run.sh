@@ -12,10 +12,11 @@
 # mounted and takes back exactly the pages it added — other people test on this machine too.
 # A phase that cannot get its memory is skipped with the reason, in the report.
 #
-# Memory: a phase holds at most a 2 GiB segment, 2 GiB of private memory of the same page
-# size and, for gathers on huge pages, a 2 GiB POSIX shm baseline (6.3 GiB); the copying
+# Memory: a phase holds at most a 2 GiB segment and 4 GiB of private memory of the same page
+# size (baseline and A/A control of sequential reads), or for gathers on huge pages a 2 GiB
+# segment, 2 GiB private and a 2 GiB POSIX shm baseline (6.3 GiB); the copying
 # alternatives of the many-readers runs use 256 MiB per reader (4 GiB for 16 readers). 8 GiB
-# attaches use sparse files. Never more than ~7 GiB at once.
+# attaches use sparse files. Never more than ~6.5 GiB at once.
 set -euo pipefail
 
 build=${1:-build/release}
@@ -113,7 +114,7 @@ else
   fi
 
   # ---- phases 3 and 4: hugetlbfs, 2 MiB then 1 GiB pages ---------------------------------
-  for spec in "2048 2048 2M hugetlb_2m" "1048576 4 1G hugetlb_1g"; do
+  for spec in "2048 3072 2M hugetlb_2m" "1048576 6 1G hugetlb_1g"; do
     read -r kb pages size label <<<"$spec"
     if [ ! -d /sys/kernel/mm/hugepages/hugepages-${kb}kB ]; then
       note "$label phase skipped: this kernel has no ${size} huge pages"; continue

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // BM_SequentialRead: summing every word of a 2 GiB segment with 1 and 2 threads, against private
-// anonymous memory of the same page size. The two are interleaved in 128 MiB pieces (segment
-// piece, private piece, alternating which goes first) and each side's pieces are summed: on a
-// shared machine whose memory bandwidth drifts by 20% within seconds, pairing at this grain
-// is what makes a 5% difference visible (an A/A run of two private buffers differs by ~2%).
+// anonymous memory of the same page size. They are interleaved in 128 MiB pieces (rotating
+// which goes first) and each side's pieces are summed: on a shared machine whose memory
+// bandwidth drifts by 20% within seconds, pairing at this grain is what makes a 5% difference
+// visible. A second private buffer of the same pages is read the same way as an A/A control
+// (ratio_control): two buffers of the same kind can differ by several percent on this VM,
+// depending on where their pages landed, and that bounds what a ratio can say.
 // The segment is attached lazily by a fresh reader; its first pass (page faults included) is
 // reported apart as first_pass_s, then passes run over mapped pages.
 #include <fmt/format.h>
@@ -22,6 +24,7 @@ struct read_fixture : fixture {
   std::string name;
   std::optional<segment> seg;  // a reader's mapping
   std::optional<region> baseline;
+  std::optional<region> control;  // a second private buffer: the A/A control
   double first_pass_s = 0;
   std::string pages, baseline_pages;
   ~read_fixture() override {
@@ -48,6 +51,12 @@ read_fixture& prepare(backing_case* b) {
     fx->baseline.emplace(region::private_anonymous(b->kind, segment_bytes));
     fill_pattern(fx->baseline->bytes());
     fx->baseline_pages = fx->baseline->pages();
+    try {
+      fx->control.emplace(region::private_anonymous(b->kind, segment_bytes));
+      fill_pattern(fx->control->bytes());
+    } catch (const std::exception&) {
+      // No room for the control (e.g. a 1 GiB pool that could not grow that far): run without.
+    }
     return fx;
   });
 }
@@ -62,6 +71,8 @@ void BM_SequentialRead(benchmark::State& state, backing_case* b, unsigned thread
   }
   const auto seg = f->seg->bytes();
   const std::span<const std::byte> priv = f->baseline->bytes().first(seg.size());
+  const bool controlled = f->control.has_value();
+  const std::span<const std::byte> ctrl = controlled ? f->control->bytes().first(seg.size()) : priv;
   samples s;
   constexpr std::uint64_t piece = 128 * MiB;
   auto timed = [&](std::span<const std::byte> bytes) {
@@ -71,31 +82,33 @@ void BM_SequentialRead(benchmark::State& state, backing_case* b, unsigned thread
   };
   std::uint64_t pass = 0;
   for (auto _ : state) {
-    double seg_s = 0, priv_s = 0;
+    const std::span<const std::byte> sides[3] = {seg, priv, ctrl};
+    double t[3] = {0, 0, 0};
     for (std::uint64_t at = 0, k = 0; at < seg.size(); at += piece, ++k) {
       const std::uint64_t n = std::min(piece, seg.size() - at);
-      if ((k + pass) % 2 == 0) {
-        seg_s += timed(seg.subspan(at, n));
-        priv_s += timed(priv.subspan(at, n));
-      } else {
-        priv_s += timed(priv.subspan(at, n));
-        seg_s += timed(seg.subspan(at, n));
+      const std::uint64_t count = controlled ? 3 : 2;
+      for (std::uint64_t j = 0; j < count; ++j) {
+        const std::uint64_t side = (k + pass + j) % count;
+        t[side] += timed(sides[side].subspan(at, n));
       }
     }
     ++pass;
-    s.add("segment_s", seg_s);
-    s.add("private_s", priv_s);
+    const double seg_s = t[0];
+    s.add("segment_s", t[0]);
+    s.add("private_s", t[1]);
+    if (controlled) s.add("control_s", t[2]);
     state.SetIterationTime(seg_s);
   }
   s.ratio("ratio", "private_s", "segment_s");  // segment bandwidth ÷ private bandwidth
+  if (controlled) s.ratio("ratio_control", "private_s", "control_s");  // two private buffers
   s.publish(state);
   const double bytes = static_cast<double>(seg.size());
   state.counters["segment_gbps"] = bytes / s.median("segment_s") / 1e9;
   state.counters["private_gbps"] = bytes / s.median("private_s") / 1e9;
   if (threads == 1) state.counters["first_pass_s"] = f->first_pass_s;
   state.SetBytesProcessed(static_cast<std::int64_t>(seg.size()) * state.iterations());
-  state.SetLabel(fmt::format("backing={} pages={} private_pages={} threads={}", b->label, f->pages,
-                             f->baseline_pages, threads));
+  state.SetLabel(fmt::format("backing={} pages={} private_pages={} threads={}{}", b->label, f->pages,
+                             f->baseline_pages, threads, controlled ? "" : " control=none (no memory for it)"));
 }
 
 }  // namespace
