@@ -74,7 +74,9 @@ class Micro:
         self.entries = {}
         self.errors = {}
         self.context = {}
-        for path in sorted(glob.glob(os.path.join(raw, "*_*.json"))):
+        # The 4 KiB phase's context first: it shows the host before run.sh grew any pool.
+        paths = sorted(glob.glob(os.path.join(raw, "*_*.json")), key=lambda p: ("shm_4k" not in p, p))
+        for path in paths:
             with open(path) as f:
                 data = json.load(f)
             self.context = self.context or data.get("context", {})
@@ -477,6 +479,8 @@ def main():
            "## Machine\n", "```", machine, "```\n",
            "| fact | value |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in facts.items() if v]
+    out.append("| pools during the run | grown per phase by run.sh (hugetlbfs 2 MiB: +3072 pages, 1 GiB: +6), "
+               "then shrunk by the same amount |")
     topo = text("topo.txt")
     if topo:
         out += ["", "`onecopy topo --summary`:", "```", topo, "```"]
