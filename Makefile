@@ -8,7 +8,7 @@ FUZZBUILD := build/fuzz
 FUZZ_SECONDS ?= 300
 CMAKE_COMMON := -DCMAKE_CUDA_ARCHITECTURES=90
 
-.PHONY: all deps build run test fuzz clean
+.PHONY: all deps build run test fuzz bench clean
 
 all: build
 
@@ -43,6 +43,13 @@ fuzz:
 	  -DONECOPY_BUILD_BENCH=OFF -DONECOPY_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_COMMON) >/dev/null
 	@cmake --build $(FUZZBUILD) -j$(JOBS) --target fuzz_safetensors fuzz_npy fuzz_segment_header fuzz_seeds
 	@cd $(FUZZBUILD) && ctest -L fuzz --output-on-failure
+
+# Release build, then the benchmark suite (≤ 10 min on 2 cores): bench/results/latest.md and
+# SVG plots. As root it also mounts hugetlbfs/THP tmpfs and grows the huge-page pools by
+# increments for the huge-page cases, and undoes both (see bench/run.sh).
+bench: build
+	@./scripts/install-deps.sh --bench
+	@./bench/run.sh $(RELEASE)
 
 clean:
 	rm -rf build

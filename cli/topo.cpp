@@ -12,6 +12,7 @@
 #include "onecopy/topology/topology.hpp"
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/units.hpp"
+#include "text_table.hpp"
 #include "topo_view.hpp"
 
 namespace onecopy::cli {
@@ -45,7 +46,7 @@ std::vector<resident_segment> resident(const std::vector<segment_entry>& entries
 std::string cuda_text(const topology& t) {
   const auto& probe = gpu::probe();
   std::string out = "CUDA\n";
-  for (const auto& line : gpu::describe(probe)) out += "  " + line + "\n";
+  for (const auto& line : gpu::describe(probe)) out += wrap_lines(line, "  ", "    ");
   for (const auto& d : probe.devices) {
     if (const gpu_device* g = find_gpu_by_bus_id(t, d.pci_bus_id))
       out += fmt::format("  cuda device {} is GPU {} above ({}), host node{} {}\n", d.ordinal, g->index, d.pci_bus_id,
@@ -95,7 +96,7 @@ int run_topo(const topo_args& a) {
 
   if (a.summary) {
     fmt::print("{}", summary_text(t, segments, store_problem.empty() ? store_dir : "unavailable: " + store_problem));
-    if (t.source() == topology_source::live) fmt::print("  {}\n", gpu::describe(gpu::probe()).front());
+    if (t.source() == topology_source::live) fmt::print("{}", wrap_lines(gpu::describe(gpu::probe()).front(), "  ", "    "));
     return 0;
   }
   std::optional<placement_plan> p;

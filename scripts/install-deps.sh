@@ -5,6 +5,7 @@
 # and ml_dtypes run tests/python; numpy and safetensors write the files the formats tests load.
 # Idempotent: does nothing when all are present.
 # --fuzz adds clang and libFuzzer (make fuzz, and the short fuzz run of make test).
+# --bench adds what `make bench` needs to draw its plots (gnuplot-nox).
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
 # --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
@@ -23,6 +24,7 @@ python_packages=()
 for arg in "$@"; do
   case "$arg" in
     --python) python_packages+=(numpy pytest safetensors nanobind joblib ml_dtypes) ;;
+    --bench) extra_debian+=(gnuplot-nox) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;

@@ -2,12 +2,14 @@
 // Internal. The state behind store, draft and segment, shared by their implementation files.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <mutex>
 #include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "file_lock.hpp"
@@ -22,12 +24,20 @@ struct store::impl {
   store_config config;
   std::vector<backing_info> backings;  // sorted for automatic page selection
   std::filesystem::path lock_dir;
+  /// Per backing: its directory was found private and ours once (store directories are 0700
+  /// in a sticky or private parent, so only we could replace them). Shared by copies.
+  std::shared_ptr<std::vector<std::atomic<bool>>> private_checked;
 
   [[nodiscard]] std::filesystem::path lock_path(std::string_view name) const;
   /// Creates the lock directory (and the store directory holding it) private, if missing.
   void ensure_lock_dir() const;
   /// Path of the published file called file_name ("w" or "w@node1"), if any backing has it.
   [[nodiscard]] std::optional<std::filesystem::path> find(std::string_view file_name) const;
+  /// Opens the published file called file_name read-only on the first backing that has it:
+  /// one open per backing, no stat of the directory or the file (attach's path).
+  /// @throws permission_error for a store directory that is not private and ours
+  [[nodiscard]] std::optional<std::pair<std::filesystem::path, sys::unique_fd>> open_published(
+      std::string_view file_name) const;
   /// Every published file of a segment: the name itself and its replicas "name@nodeN".
   [[nodiscard]] std::vector<std::filesystem::path> files_of(std::string_view name) const;
 };

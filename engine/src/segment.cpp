@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -79,6 +80,30 @@ std::vector<node_pages> segment::node_histogram() const {
 }
 
 namespace detail {
+namespace {
+
+// The bytes before the data (header, tensor table, metadata), read with pread rather than
+// through the mapping: each page fault costs microseconds here (two of them more than the open
+// and the mmap together), and a lazy attach should leave every page of the mapping to the
+// reader's first touch. A bogus data_offset is left for parse_segment to name.
+std::vector<std::byte> read_head(int fd, std::uint64_t file_size, const std::filesystem::path& path) {
+  constexpr std::uint64_t first_read = 8192;  // a single array's header and table
+  std::vector<std::byte> head(std::min(file_size, first_read));
+  head.resize(sys::pread_full(fd, head.data(), head.size(), 0, path));
+  constexpr std::size_t data_offset_field = 24;  // u64, little-endian (segment_info.cpp)
+  if (head.size() < data_offset_field + 8) return head;
+  std::uint64_t data_offset = 0;
+  for (std::size_t i = 8; i-- > 0;)
+    data_offset = (data_offset << 8) | static_cast<std::uint8_t>(head[data_offset_field + i]);
+  if (data_offset > head.size() && data_offset <= file_size) {
+    const std::size_t have = head.size();
+    head.resize(data_offset);
+    head.resize(have + sys::pread_full(fd, head.data() + have, data_offset - have, have, path));
+  }
+  return head;
+}
+
+}  // namespace
 
 segment attach_file(std::string name, const std::filesystem::path& path, const attach_options& opts) {
   return attach_open(std::move(name), path, sys::open(path, O_RDONLY), opts);
@@ -98,7 +123,7 @@ segment attach_open(std::string name, const std::filesystem::path& path, sys::un
   void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, p->fd.get(), 0);
   if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({}, {} bytes, PROT_READ)", path.string(), st.size));
   p->map = sys::mapping(addr, st.size);
-  p->info = parse_segment(p->map.bytes(), st.size, path.string());
+  p->info = parse_segment(read_head(p->fd.get(), st.size, path), st.size, path.string());
   if (opts.populate) {
     if (const int err = populate_read(p->map.bytes()); err != 0)
       throw_os_error(err, fmt::format("madvise({}, MADV_POPULATE_READ)", path.string()));

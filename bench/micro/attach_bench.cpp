@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+// BM_Attach: lazy attach (store::attach: open + validate + mmap, nothing prefaulted) of segments
+// from 1 MiB to 8 GiB, against the raw open+mmap floor on the same file in the same iteration.
+// Segments up to 2 GiB are real (created, filled, published); 8 GiB ones are sparse files with a
+// valid header (tmpfs backings only), which lazy attach cannot tell apart and which cost no
+// memory. Besides the floor (open + mmap, nothing touched) two more references run in each
+// iteration: floor_validate (open + fstat + mmap + pread of the header: the least any attach
+// that checks the header against the file's size does) and floor_touch (open + mmap + one read
+// per header page: what the first touch of a page costs, apart from mapping it). Teardown
+// (munmap + close) is timed apart.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "harness.hpp"
+#include "onecopy/units.hpp"
+
+namespace onecopy::bench {
+namespace {
+
+struct attach_fixture : fixture {
+  backing_case* backing = nullptr;
+  std::string name;
+  std::filesystem::path path;
+  std::uint64_t file_size = 0;
+  std::uint64_t header_bytes = 0;
+  std::string pages;
+  bool sparse = false;
+  ~attach_fixture() override {
+    try {
+      backing->segments.remove(name);
+    } catch (...) {
+    }
+  }
+};
+
+void BM_Attach(benchmark::State& state, backing_case* b, std::uint64_t size) {
+  attach_fixture* f = nullptr;
+  try {
+    f = &current_fixture<attach_fixture>(fmt::format("attach/{}/{}", b->label, size), [&] {
+      auto fx = std::make_unique<attach_fixture>();
+      fx->backing = b;
+      fx->name = bench_name(fmt::format("attach-{}", size));
+      fx->file_size = size;
+      fx->sparse = size > 2 * GiB;
+      if (fx->sparse) {
+        write_sparse_segment(*b, fx->name, size);
+      } else {
+        (void)publish_segment(*b, fx->name, size);  // the creator's mapping goes at once
+      }
+      fx->path = b->segments.path_of(fx->name);
+      const segment probe = b->segments.attach(fx->name);
+      fx->header_bytes = probe.info().data_offset;
+      fx->pages = format_page_size(probe.info().page_size);
+      return fx;
+    });
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  samples s;
+  const std::uint64_t touch_step = std::min<std::uint64_t>(page_bytes(b->kind), 4 * KiB);
+  std::vector<std::byte> head(f->header_bytes);
+  enum class variant { plain, validate, touch };
+  auto floor = [&](variant v) {
+    const double t0 = now_seconds();
+    const int fd = ::open(f->path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct ::stat st {};
+    if (v == variant::validate) ::fstat(fd, &st);
+    void* p = ::mmap(nullptr, f->file_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (v == variant::validate) benchmark::DoNotOptimize(::pread(fd, head.data(), head.size(), 0));
+    if (v == variant::touch && p != MAP_FAILED)
+      for (std::uint64_t at = 0; at < f->header_bytes; at += touch_step)
+        benchmark::DoNotOptimize(*(static_cast<volatile const char*>(p) + at));
+    const double t1 = now_seconds();
+    if (p != MAP_FAILED) ::munmap(p, f->file_size);
+    ::close(fd);
+    const double t2 = now_seconds();
+    if (fd < 0 || p == MAP_FAILED) throw std::runtime_error(fmt::format("open/mmap({}) failed", f->path.string()));
+    s.add(v == variant::plain ? "floor_s" : v == variant::validate ? "floor_validate_s" : "floor_touch_s", t1 - t0);
+    if (v == variant::plain) s.add("floor_detach_s", t2 - t1);
+  };
+  auto attach = [&] {
+    const double t0 = now_seconds();
+    double t1 = 0;
+    {
+      const segment seg = b->segments.attach(f->name);
+      t1 = now_seconds();
+      benchmark::DoNotOptimize(seg.bytes().data());
+    }
+    const double t2 = now_seconds();
+    s.add("attach_s", t1 - t0);
+    s.add("detach_s", t2 - t1);
+    return t1 - t0;
+  };
+  int i = 0;
+  try {
+    for (auto _ : state) {
+      double t = 0;
+      // Alternate the order so neither side always runs with the other's dentries hot.
+      if (i++ % 2 == 0) {
+        floor(variant::plain);
+        floor(variant::validate);
+        floor(variant::touch);
+        t = attach();
+      } else {
+        t = attach();
+        floor(variant::touch);
+        floor(variant::validate);
+        floor(variant::plain);
+      }
+      state.SetIterationTime(t);
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  s.ratio("ratio", "attach_s", "floor_s");
+  s.ratio("ratio_validate", "attach_s", "floor_validate_s");
+  s.publish(state);
+  state.counters["file_bytes"] = static_cast<double>(f->file_size);
+  state.SetLabel(fmt::format("backing={} pages={} file={}", b->label, f->pages, f->sparse ? "sparse" : "populated"));
+}
+
+}  // namespace
+
+void register_benchmarks(std::vector<backing_case>& backings) {
+  const std::uint64_t sizes[] = {1 * MiB, 16 * MiB, 256 * MiB, 1 * GiB, 2 * GiB, 8 * GiB};
+  for (auto& b : backings) {
+    for (const std::uint64_t size : sizes) {
+      if (size % page_bytes(b.kind) != 0) continue;  // a file of whole pages only
+      // Beyond 2 GiB only sparse files, which hugetlbfs cannot hold without reserving the pool.
+      if (size > 2 * GiB && (b.kind == page_kind::hugetlb_2m || b.kind == page_kind::hugetlb_1g)) continue;
+      benchmark::RegisterBenchmark(fmt::format("BM_Attach/{}/{}", b.label, size_tag(size)).c_str(),
+                                   BM_Attach, &b, size)
+          ->UseManualTime()
+          ->Iterations(1000)
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
+}  // namespace onecopy::bench
