@@ -12,6 +12,7 @@
 #include "cli.hpp"
 #include "describe.hpp"
 #include "fleet.hpp"
+#include "text_table.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/units.hpp"
 
@@ -123,7 +124,7 @@ int run_demo(const demo_args& a) {
   fmt::print("segment   {} in {} pages, placement {}, pages per node: {}\n", format_bytes(bytes),
              pages_text(info), info.where.to_string(), histogram_text(info.histogram));
   fmt::print("          created, filled, checksummed and published in {}\n", format_seconds(create_seconds));
-  for (const auto& f : fallbacks) fmt::print("          (fallback: {})\n", f);
+  for (const auto& f : fallbacks) fmt::print("{}", wrap_lines("fallback: " + f, "          ", "            "));
   fmt::print("\n  worker       pid     attach   checksum   first result   memory (PSS + hugetlb share)\n");
   for (std::size_t i = 0; i < fleet.readers.size(); ++i) {
     const auto& r = fleet.readers[i];
