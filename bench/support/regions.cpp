@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "regions.hpp"
 
+#include "onecopy/engine/memory_usage.hpp"
+
 #include <fcntl.h>
 #include <linux/mman.h>
 #include <sys/mman.h>
@@ -115,34 +117,12 @@ void fill_pattern(std::span<std::byte> bytes, std::uint64_t seed) {
 }
 
 std::string pages_of(const void* addr) {
-  const std::string text = sys::read_text("/proc/self/smaps");
-  const auto target = reinterpret_cast<std::uintptr_t>(addr);
-  std::istringstream in(text);
-  std::string line;
-  bool inside = false;
-  std::uint64_t page = 0, rss = 0, huge = 0, hugetlb = 0;
-  while (std::getline(in, line)) {
-    std::uintptr_t lo = 0, hi = 0;
-    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
-      if (inside) break;
-      inside = target >= lo && target < hi;
-      continue;
-    }
-    if (!inside) continue;
-    char key[64];
-    unsigned long long kb = 0;
-    if (std::sscanf(line.c_str(), "%63[^:]: %llu kB", key, &kb) != 2) continue;
-    const std::string k = key;
-    if (k == "KernelPageSize") page = kb * KiB;
-    else if (k == "Rss") rss = kb * KiB;
-    else if (k == "AnonHugePages" || k == "ShmemPmdMapped" || k == "FilePmdMapped") huge += kb * KiB;
-    else if (k == "Shared_Hugetlb" || k == "Private_Hugetlb") hugetlb += kb * KiB;
-  }
-  if (page > 4 * KiB) return format_page_size(page);
-  if (huge > 0)
-    return fmt::format("2 MiB THP ({:.0f}% huge)", rss ? 100.0 * static_cast<double>(huge) / static_cast<double>(rss) : 0.0);
-  (void)hugetlb;
-  return format_page_size(page ? page : 4 * KiB);
+  const mapping_pages m = pages_of_mapping(addr);
+  if (m.kernel_page_size > 4 * KiB) return format_page_size(m.kernel_page_size);
+  if (m.pmd_mapped > 0)
+    return fmt::format("2 MiB THP ({:.0f}% huge)",
+                       m.rss ? 100.0 * static_cast<double>(m.pmd_mapped) / static_cast<double>(m.rss) : 0.0);
+  return format_page_size(m.kernel_page_size ? m.kernel_page_size : 4 * KiB);
 }
 
 }  // namespace onecopy::bench

@@ -69,6 +69,36 @@ process_memory memory_of(int pid) {
   return m;
 }
 
+mapping_pages pages_of_mapping(const void* addr) {
+  const std::string text = sys::read_text("/proc/self/smaps");
+  const auto target = reinterpret_cast<std::uintptr_t>(addr);
+  std::istringstream in(text);
+  std::string line;
+  bool inside = false;
+  mapping_pages v;
+  while (std::getline(in, line)) {
+    std::uintptr_t lo = 0;
+    std::uintptr_t hi = 0;
+    // A VMA header line starts "lo-hi perms"; field lines start "Key:".
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+      if (inside) break;
+      inside = target >= lo && target < hi;
+      continue;
+    }
+    if (!inside) continue;
+    char key[64];
+    unsigned long long kb = 0;
+    if (std::sscanf(line.c_str(), "%63[^:]: %llu kB", key, &kb) != 2) continue;
+    const std::string k = key;
+    const std::uint64_t bytes = kb * KiB;
+    if (k == "KernelPageSize") v.kernel_page_size = bytes;
+    else if (k == "Rss") v.rss = bytes;
+    else if (k == "AnonHugePages" || k == "ShmemPmdMapped" || k == "FilePmdMapped") v.pmd_mapped += bytes;
+    else if (k == "Shared_Hugetlb" || k == "Private_Hugetlb") v.hugetlb += bytes;
+  }
+  return v;
+}
+
 std::uint64_t total_memory_of(std::span<const int> pids) {
   std::uint64_t total = 0;
   for (int pid : pids) total += memory_of(pid).total();

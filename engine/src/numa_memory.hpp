@@ -39,14 +39,5 @@ void apply_policy(std::span<std::byte> range, const placement& where);
 /// CPUs populate threads may run on for where (all allowed CPUs for none/interleave).
 [[nodiscard]] std::vector<int> cpus_for(const placement& where);
 
-/// What smaps says about the VMA that contains addr.
-struct vma_pages {
-  std::uint64_t kernel_page_size = 0;
-  std::uint64_t rss = 0;
-  std::uint64_t pmd_mapped = 0;  ///< ShmemPmdMapped + FilePmdMapped
-  std::uint64_t hugetlb = 0;     ///< Shared_Hugetlb + Private_Hugetlb
-};
-/// @throws os_error when /proc/self/smaps cannot be read
-[[nodiscard]] vma_pages pages_of_mapping(const void* addr);
 
 }  // namespace onecopy::detail

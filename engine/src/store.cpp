@@ -21,6 +21,7 @@
 #include "file_lock.hpp"
 #include "internals.hpp"
 #include "numa_memory.hpp"
+#include "onecopy/engine/memory_usage.hpp"
 #include "onecopy/engine/names.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
@@ -298,7 +299,7 @@ void create_on(draft::impl& d, const backing_info& b) {
   detail::test_pause_point("after_populate");
 
   // What the kernel really gave, not what we asked for.
-  const auto pages = detail::pages_of_mapping(addr);
+  const auto pages = pages_of_mapping(addr);
   std::uint64_t obtained = pages.kernel_page_size ? pages.kernel_page_size : sysfs::base_page_size();
   std::uint64_t huge = b.kind == backing_kind::hugetlbfs ? file_size : pages.pmd_mapped;
   if (b.kind != backing_kind::hugetlbfs && pages.pmd_mapped > 0) obtained = 2 * MiB;

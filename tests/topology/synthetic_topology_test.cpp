@@ -10,20 +10,12 @@
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/topology/plan.hpp"
+#include "plan_summary.hpp"
 #include "onecopy/topology/topology.hpp"
 #include "onecopy/units.hpp"
 
 namespace onecopy {
 namespace {
-
-std::string decided(const placement_plan& p) {
-  std::vector<int> nodes;
-  for (const auto& c : p.copies) {
-    if (p.policy == plan_policy::replicate) nodes.push_back(c.replica_node);
-    else nodes.insert(nodes.end(), c.nodes.begin(), c.nodes.end());
-  }
-  return fmt::format("{}:{}", to_string(p.policy), sys::format_cpulist(nodes));
-}
 
 placement_plan plan_of(const topology& t, std::uint64_t size, plan_policy policy = plan_policy::automatic) {
   plan_request r;
@@ -40,10 +32,10 @@ TEST(SyntheticTopology, OneNodeBindsThere) {
   EXPECT_EQ(t.nodes()[0].memory, GiB);  // hwloc's default node size
   EXPECT_TRUE(t.gpus().empty());
   EXPECT_TRUE(t.info().distances.empty());
-  EXPECT_EQ(decided(plan_of(t, 100 * MiB)), "bind:0");
+  EXPECT_EQ(test::decided(plan_of(t, 100 * MiB)), "bind:0");
   // replicate on one node: one replica file, NAME@node0.
   const auto p = plan_of(t, 100 * MiB, plan_policy::replicate);
-  EXPECT_EQ(decided(p), "replicate:0");
+  EXPECT_EQ(test::decided(p), "replicate:0");
   EXPECT_EQ(p.copies.at(0).replica_node, 0);
 }
 
@@ -52,23 +44,23 @@ TEST(SyntheticTopology, EightNodesReplicateWhileTheBudgetAllows) {
   ASSERT_EQ(t.nodes().size(), 8u);
   for (const auto& n : t.nodes()) EXPECT_EQ(n.cpus.size(), 2u);
   // Budget: half of 8 × 1 GiB. 8 × 256 MiB fits it; 8 × 800 MiB does not.
-  EXPECT_EQ(decided(plan_of(t, 256 * MiB)), "replicate:0-7");
+  EXPECT_EQ(test::decided(plan_of(t, 256 * MiB)), "replicate:0-7");
   const auto p = plan_of(t, 800 * MiB);
-  EXPECT_EQ(decided(p), "interleave:0-7");
+  EXPECT_EQ(test::decided(p), "interleave:0-7");
   EXPECT_NE(p.reasons[1].find("over the budget"), std::string::npos) << p.reasons[1];
   EXPECT_EQ(p.copies[0].bytes_per_node, 100 * MiB);
   // An explicit budget changes the decision.
   plan_request r;
   r.size = 800 * MiB;
   r.budget = 8 * GiB;
-  EXPECT_EQ(decided(plan(t, r)), "replicate:0-7");
+  EXPECT_EQ(test::decided(plan(t, r)), "replicate:0-7");
   // CPUs on two nodes → one replica each.
   r = {};
   r.size = 256 * MiB;
   r.cpus = {0, 1, 6};
-  EXPECT_EQ(decided(plan(t, r)), "replicate:0,3");
+  EXPECT_EQ(test::decided(plan(t, r)), "replicate:0,3");
   r.cpus = {2, 3};
-  EXPECT_EQ(decided(plan(t, r)), "bind:1");
+  EXPECT_EQ(test::decided(plan(t, r)), "bind:1");
 }
 
 TEST(SyntheticTopology, CpuLessNodesGetNoReplicaButTakeSpill) {
@@ -98,7 +90,7 @@ TEST(SyntheticTopology, CpuLessNodesGetNoReplicaButTakeSpill) {
 
   // 60 GiB: 30 GiB per CPU node is more than 90% of 32 GiB, so the CPU-less node takes a share.
   p = plan_of(t, 60 * GiB);
-  EXPECT_EQ(decided(p), "interleave:0-2");
+  EXPECT_EQ(test::decided(p), "interleave:0-2");
 }
 
 TEST(SyntheticTopology, NoHugePagesAnywhereFallsBackWithReasons) {

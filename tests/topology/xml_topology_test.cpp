@@ -19,6 +19,7 @@
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/topology/plan.hpp"
+#include "plan_summary.hpp"
 #include "onecopy/topology/topology.hpp"
 #include "onecopy/units.hpp"
 
@@ -109,15 +110,6 @@ std::vector<machine> machines() {
   };
 }
 
-std::string decided(const placement_plan& p) {
-  std::vector<int> nodes;
-  for (const auto& c : p.copies) {
-    if (p.policy == plan_policy::replicate) nodes.push_back(c.replica_node);
-    else nodes.insert(nodes.end(), c.nodes.begin(), c.nodes.end());
-  }
-  return fmt::format("{}:{}", to_string(p.policy), sys::format_cpulist(nodes));
-}
-
 class RecordedTopology : public testing::TestWithParam<machine> {
  protected:
   static const topology& load(const std::string& file) {
@@ -132,7 +124,7 @@ class RecordedTopology : public testing::TestWithParam<machine> {
     plan_request r;
     r.size = size;
     r.gpus = std::move(gpus);
-    return decided(plan(t(), r));
+    return test::decided(plan(t(), r));
   }
 };
 
@@ -275,11 +267,11 @@ TEST(RecordedTopologies, KnlMcdramIsUsedOnlyWhenAskedFor) {
   plan_request r;
   r.size = 2 * GiB;
   r.cpus = {0};
-  EXPECT_EQ(decided(plan(t, r)), "bind:0");
+  EXPECT_EQ(test::decided(plan(t, r)), "bind:0");
   r.policy = plan_policy::bind;
   r.nodes = {4};
   const auto p = plan(t, r);
-  EXPECT_EQ(decided(p), "bind:4");
+  EXPECT_EQ(test::decided(p), "bind:4");
   EXPECT_NE(p.reasons[1].find("mcdram"), std::string::npos) << p.reasons[1];
   r.size = 5 * GiB;  // more than the 4 GiB of MCDRAM
   EXPECT_THROW((void)plan(t, r), out_of_memory_error);
