@@ -48,6 +48,15 @@ def span(entry, metric, unit=seconds):
     return f"{unit(entry[metric])} ({unit(entry[metric + '_min'])}–{unit(entry[metric + '_max'])})"
 
 
+def result_or_skip_row(m, out, name, lead, columns):
+    """m's entry for name, or None; when name failed, a 'skipped: why' row after the lead cells."""
+    e = m.get(name)
+    if e is None and name in m.errors:
+        cells = lead + [f"skipped: {m.why_missing(name)}"]
+        out.append("| " + " | ".join(cells) + " |" + " |" * (columns - len(cells)))
+    return e
+
+
 def rate_span(entry, metric, amount, scale, digits=1):
     """'median (min–max)' of amount / time, e.g. GB/s: the min rate comes from the max time."""
     if entry is None or metric not in entry or not entry[metric]:
@@ -154,10 +163,8 @@ def attach_section(m, out):
     worst = None
     for b in BACKINGS:
         for s in SIZES:
-            e = m.get(f"BM_Attach/{b}/{s}")
+            e = result_or_skip_row(m, out, f"BM_Attach/{b}/{s}", [b, s], 9)
             if e is None:
-                if f"BM_Attach/{b}/{s}" in m.errors:
-                    out.append(f"| {b} | {s} | skipped: {m.why_missing(f'BM_Attach/{b}/{s}')} | | | | | | |")
                 continue
             worst = max(worst or 0, e["ratio"])
             touch = e["floor_touch_s"] - e["floor_s"]
@@ -177,11 +184,8 @@ def populated_section(m, out):
     out.append("| backing | pages | attach | floor | ratio | detach (munmap) |")
     out.append("|---|---|---|---|---|---|")
     for b in BACKINGS:
-        name = f"BM_AttachPopulated/{b}/2GiB"
-        e = m.get(name)
+        e = result_or_skip_row(m, out, f"BM_AttachPopulated/{b}/2GiB", [b], 6)
         if e is None:
-            if name in m.errors:
-                out.append(f"| {b} | skipped: {m.why_missing(name)} | | | | |")
             continue
         pages = e.get("label", "").split("pages=")[-1]
         out.append(f"| {b} | {pages} | {span(e, 'attach_s')} | {span(e, 'floor_s')} | {ratio(e['ratio'])} | {seconds(e['detach_s'])} |")
@@ -201,11 +205,8 @@ def read_section(m, out):
     worst = None
     for b in BACKINGS:
         for t in (1, 2):
-            name = f"BM_SequentialRead/{b}/threads:{t}"
-            e = m.get(name)
+            e = result_or_skip_row(m, out, f"BM_SequentialRead/{b}/threads:{t}", [b, str(t)], 8)
             if e is None:
-                if name in m.errors:
-                    out.append(f"| {b} | {t} | skipped: {m.why_missing(name)} | | | | | |")
                 continue
             worst = min(worst if worst is not None else 99, e["ratio"])
             n = 2**31 - 8192
@@ -219,45 +220,32 @@ def read_section(m, out):
     return worst
 
 
+def gather_table(m, out, bench, n, digits):
+    """One row per backing of bench (lookups of n loads): segment, private, POSIX shm 4 KiB."""
+    out.append("| backing | segment | private | ratio | POSIX shm 4 KiB | segment ÷ POSIX shm 4 KiB |")
+    out.append("|---|---|---|---|---|---|")
+    for b in BACKINGS:
+        e = result_or_skip_row(m, out, f"{bench}/{b}", [b], 6)
+        if e is None:
+            continue
+        posix = rate_span(e, "posix_shm_4k_s", n, 1e6, digits) if "posix_shm_4k_s" in e else "(same pages)"
+        vs = f"**{ratio(e['ratio_vs_posix_shm_4k'])}**" if "ratio_vs_posix_shm_4k" in e else "–"
+        out.append(f"| {b} | {rate_span(e, 'segment_s', n, 1e6, digits)} | "
+                   f"{rate_span(e, 'private_s', n, 1e6, digits)} | {ratio(e['ratio'])} | {posix} | {vs} |")
+    out.append("")
+
+
 def gather_section(m, out):
     out.append("## Random 8-byte gathers (64M lookups, one core), 2 GiB\n")
     out.append("An embedding lookup: `sum += table[index[i]]` over 64M random indices. Segment, "
                "private memory of the same page size and (on huge-page backings) plain POSIX shm "
                "with 4 KiB pages, back to back in each of 3 iterations. Million lookups/s, "
                "median (min–max).\n")
-    out.append("| backing | segment | private | ratio | POSIX shm 4 KiB | segment ÷ POSIX shm 4 KiB |")
-    out.append("|---|---|---|---|---|---|")
-    n = 64 * 2**20
-    for b in BACKINGS:
-        name = f"BM_Gather/{b}"
-        e = m.get(name)
-        if e is None:
-            if name in m.errors:
-                out.append(f"| {b} | skipped: {m.why_missing(name)} | | | | |")
-            continue
-        posix = rate_span(e, "posix_shm_4k_s", n, 1e6) if "posix_shm_4k_s" in e else "(same pages)"
-        vs = f"**{ratio(e['ratio_vs_posix_shm_4k'])}**" if "ratio_vs_posix_shm_4k" in e else "–"
-        out.append(f"| {b} | {rate_span(e, 'segment_s', n, 1e6)} | {rate_span(e, 'private_s', n, 1e6)} | "
-                   f"{ratio(e['ratio'])} | {posix} | {vs} |")
-    out.append("")
+    gather_table(m, out, "BM_Gather", 64 * 2**20, 1)
     out.append("Dependent chain (4M loads, each position computed from the value loaded before it: "
                "pointer chasing, hash probing). Latency-bound: each TLB miss's page walk is paid in "
                "full. Million loads/s, median (min–max).\n")
-    out.append("| backing | segment | private | ratio | POSIX shm 4 KiB | segment ÷ POSIX shm 4 KiB |")
-    out.append("|---|---|---|---|---|---|")
-    n = 4 * 2**20
-    for b in BACKINGS:
-        name = f"BM_GatherDependent/{b}"
-        e = m.get(name)
-        if e is None:
-            if name in m.errors:
-                out.append(f"| {b} | skipped: {m.why_missing(name)} | | | | |")
-            continue
-        posix = rate_span(e, "posix_shm_4k_s", n, 1e6, 2) if "posix_shm_4k_s" in e else "(same pages)"
-        vs = f"**{ratio(e['ratio_vs_posix_shm_4k'])}**" if "ratio_vs_posix_shm_4k" in e else "–"
-        out.append(f"| {b} | {rate_span(e, 'segment_s', n, 1e6, 2)} | {rate_span(e, 'private_s', n, 1e6, 2)} | "
-                   f"{ratio(e['ratio'])} | {posix} | {vs} |")
-    out.append("")
+    gather_table(m, out, "BM_GatherDependent", 4 * 2**20, 2)
 
 
 def publish_section(m, out):
@@ -273,11 +261,8 @@ def publish_section(m, out):
     out.append("|---|---|---|---|---|---|---|")
     n = 2**31 - 8192
     for b in BACKINGS:
-        name = f"BM_Publish/{b}/2GiB"
-        e = m.get(name)
+        e = result_or_skip_row(m, out, f"BM_Publish/{b}/2GiB", [b], 7)
         if e is None:
-            if name in m.errors:
-                out.append(f"| {b} | skipped: {m.why_missing(name)} | | | | | |")
             continue
         cold = f"{n / e['publish_cold_s'] / 1e9:.2f}" if "publish_cold_s" in e else "–"
         parts = " / ".join(seconds(e.get(k)) for k in ("create_s", "fill_s", "seal_s"))
