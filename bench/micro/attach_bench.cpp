@@ -83,19 +83,7 @@ void BM_Attach(benchmark::State& state, backing_case* b, std::uint64_t size) {
     s.add(v == variant::plain ? "floor_s" : v == variant::validate ? "floor_validate_s" : "floor_touch_s", t1 - t0);
     if (v == variant::plain) s.add("floor_detach_s", t2 - t1);
   };
-  auto attach = [&] {
-    const double t0 = now_seconds();
-    double t1 = 0;
-    {
-      const segment seg = b->segments.attach(f->name);
-      t1 = now_seconds();
-      benchmark::DoNotOptimize(seg.bytes().data());
-    }
-    const double t2 = now_seconds();
-    s.add("attach_s", t1 - t0);
-    s.add("detach_s", t2 - t1);
-    return t1 - t0;
-  };
+  auto attach = [&] { return timed_attach(*b, f->name, {}, s); };
   int i = 0;
   try {
     for (auto _ : state) {

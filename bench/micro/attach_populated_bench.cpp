@@ -61,19 +61,7 @@ void BM_AttachPopulated(benchmark::State& state, backing_case* b) {
     s.add("floor_s", t1 - t0);
     s.add("floor_detach_s", t2 - t1);
   };
-  auto attach = [&] {
-    const double t0 = now_seconds();
-    double t1 = 0;
-    {
-      const segment seg = b->segments.attach(f->name, {.populate = true});
-      t1 = now_seconds();
-      benchmark::DoNotOptimize(seg.bytes().data());
-    }
-    const double t2 = now_seconds();
-    s.add("attach_s", t1 - t0);
-    s.add("detach_s", t2 - t1);
-    return t1 - t0;
-  };
+  auto attach = [&] { return timed_attach(*b, f->name, {.populate = true}, s); };
   int i = 0;
   try {
     for (auto _ : state) {

@@ -63,5 +63,18 @@ std::string size_tag(std::uint64_t bytes) {
 
 std::string bench_name(const std::string& purpose) { return fmt::format("bench-{}-{}", purpose, ::getpid()); }
 
-}  // namespace onecopy::bench
+double timed_attach(const backing_case& b, const std::string& name, const attach_options& opts, samples& s) {
+  const double t0 = now_seconds();
+  double t1 = 0;
+  {
+    const segment seg = b.segments.attach(name, opts);
+    t1 = now_seconds();
+    benchmark::DoNotOptimize(seg.bytes().data());
+  }
+  const double t2 = now_seconds();
+  s.add("attach_s", t1 - t0);
+  s.add("detach_s", t2 - t1);
+  return t1 - t0;
+}
 
+}  // namespace onecopy::bench

@@ -78,4 +78,8 @@ void register_benchmarks(std::vector<backing_case>& backings);
 /// A unique segment name for this process and purpose.
 [[nodiscard]] std::string bench_name(const std::string& purpose);
 
+/// Attaches name on b with opts, then detaches it (segment destroyed): adds the times to s as
+/// attach_s and detach_s and returns the attach time.
+double timed_attach(const backing_case& b, const std::string& name, const attach_options& opts, samples& s);
+
 }  // namespace onecopy::bench
