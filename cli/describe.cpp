@@ -23,9 +23,7 @@ std::string time_text(std::int64_t ns) {
 }
 
 std::string shape_text(const tensor_entry& t) {
-  std::string s = std::string(dtype_name(t.type)) + "[";
-  for (std::size_t i = 0; i < t.shape.size(); ++i) s += (i ? "," : "") + std::to_string(t.shape[i]);
-  return s + "]";
+  return fmt::format("{}[{}]", dtype_name(t.type), fmt::join(t.shape, ","));
 }
 
 std::string tensor_summary(const std::vector<tensor_entry>& tensors) {

@@ -49,7 +49,10 @@ std::optional<dtype> type_of(std::string_view name) {
 
 std::string supported_types() {
   std::string s;
-  for (const auto& t : types) s += (s.empty() ? "" : " ") + std::string(t.name);
+  for (const auto& t : types) {
+    if (!s.empty()) s += ' ';
+    s += t.name;
+  }
   return s;
 }
 
