@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Load throughput of a safetensors file from the page cache into a segment (`onecopy put`)
-against `cp` of the same file to /dev/shm, measured in the same run, alternating, median of N.
+against `cp` of the same file into the same store directory, measured in the same run,
+alternating, median of N.
 
 usage: load_vs_cp.py ONECOPY [--size-gib 2] [--runs 5] [--dir /var/tmp] [--store DIR --pages P]
 --store: where both the segment and cp's copy go (default a fresh dir in /dev/shm: 4 KiB
@@ -43,6 +44,15 @@ def cached_fraction(path):
     return int(res) / int(size)
 
 
+def shmem_huge_bytes():
+    """ShmemHugePages from /proc/meminfo: how much tmpfs/shm data sits in huge pages now."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("ShmemHugePages:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("onecopy")
@@ -64,14 +74,16 @@ def main():
             while f.read(64 << 20):
                 pass
         env = dict(os.environ, ONECOPY_DIR=store)
-        cp_s, put_s, fill_s, parts = [], [], [], []
+        cp_s, put_s, fill_s, parts, cp_huge, put_huge = [], [], [], [], [], []
         for run in range(a.runs):
             for what in (("cp", "put") if run % 2 == 0 else ("put", "cp")):
                 if what == "cp":
                     dst = os.path.join(store, "copy")
+                    huge_before = shmem_huge_bytes()
                     t = time.perf_counter()
                     subprocess.run(["cp", src, dst], check=True)
                     cp_s.append(time.perf_counter() - t)
+                    cp_huge.append(shmem_huge_bytes() - huge_before)
                     os.unlink(dst)
                 else:
                     cmd = [a.onecopy, "put", "w", src, "--json", "--pages", a.pages]
@@ -83,14 +95,19 @@ def main():
                     j = json.loads(out.stdout)
                     fill_s.append(j["seconds"]["fill"])
                     parts.append(j["seconds"])
+                    put_huge.append(j.get("huge_bytes", 0))
                     subprocess.run([a.onecopy, "rm", "w"], check=True, env=env, capture_output=True)
         gb = file_size / 1e9
         med = statistics.median
         print(json.dumps({
             "file_bytes": file_size, "runs": a.runs, "store": store, "pages": a.pages, "cached_before": cached_fraction(src),
             "cpus": os.cpu_count(), "kernel": os.uname().release,
-            "cp_to_dev_shm": {"median_s": med(cp_s), "GBps": gb / med(cp_s), "all_s": cp_s},
-            "onecopy_put": {"median_s": med(put_s), "GBps": gb / med(put_s), "all_s": put_s},
+            # huge_bytes: how much of the copy sits in huge pages (cp's: the ShmemHugePages it
+            # added; a file grown by write() on a huge=within_size tmpfs gets none).
+            "cp_to_store": {"median_s": med(cp_s), "GBps": gb / med(cp_s), "all_s": cp_s,
+                            "huge_bytes": med(cp_huge)},
+            "onecopy_put": {"median_s": med(put_s), "GBps": gb / med(put_s), "all_s": put_s,
+                            "huge_bytes": med(put_huge)},
             "fill_only": {"median_s": med(fill_s), "GBps": gb / med(fill_s)},
             "put_parts_median_s": {k: med(p[k] for p in parts) for k in parts[0]},
             "put_over_cp": med(put_s) / med(cp_s),
