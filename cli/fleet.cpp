@@ -166,13 +166,16 @@ fleet_result run_readers(const std::filesystem::path& exe, const reader_source& 
     const std::string arg = source.to_arg();
     for (int i = 0; i < n; ++i) kids.push_back(spawn_reader(exe, arg));
     // Each reader announces it is ready (started, store opened) before the release.
-    std::vector<process_memory> before;
     for (auto& k : kids) {
       const std::string line = sys::read_line(k.from_child.get());
       if (line != "ready")
         throw std::runtime_error(fmt::format("reader {} did not start: {}", k.pid, line.empty() ? "no output" : line));
-      before.push_back(memory_of(k.pid));
     }
+    // Counted only once all have started: a reader counted while the others still load the
+    // program would own its shared library pages alone then and a third of them afterwards,
+    // and that drop (megabytes under the sanitizers) would hide part of what reading added.
+    std::vector<process_memory> before;
+    for (auto& k : kids) before.push_back(memory_of(k.pid));
     // A large pipe buffer: the fewest context switches the pipe alternative can have.
     if (source.mode == reader_mode::pipe)
       for (auto& k : kids) (void)::fcntl(k.to_child.get(), F_SETPIPE_SZ, 1 << 20);
