@@ -38,7 +38,6 @@
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/topology/sysfs.hpp"
 #include "onecopy/units.hpp"
-#include "replicas.hpp"
 #include "share_internal.hpp"
 #include "termination_guard.hpp"
 
@@ -102,10 +101,6 @@ void check_own_arguments(std::string_view name, const layout& l, const source& s
     throw usage_error(fmt::format("share '{}': create.replace is not supported (share finds an existing "
                                   "segment and uses it; remove it first to make a new one)", name));
   if (opts.copies == copies::replicate) {
-    if (!detail::engine_replicates<create_options>)
-      throw usage_error(fmt::format("share '{}': copies::replicate needs the engine's replicated "
-                                    "segments (create_options::replicate_on), which this build lacks",
-                                    name));
     if (opts.create.where.policy != numa_policy::none)
       throw usage_error(fmt::format("share '{}': copies::replicate binds each replica to its node; "
                                     "create.where must be none, not {}", name, opts.create.where.to_string()));
@@ -251,7 +246,8 @@ shared_segment share(MPI_Comm user_comm, std::string_view name, const layout& l,
         "MPI_Comm_split(leaders)");
   create_options create = opts.create;
   if (opts.scope == scope::job) create.remove_when_unused = true;
-  if (opts.copies == copies::replicate) (void)detail::request_replicas(create, numa_nodes_of_ranks(node));
+  // One replica per NUMA node the node's ranks run on: the engine's replicated segments (NAME@nodeN).
+  if (opts.copies == copies::replicate) create.replicate_on = numa_nodes_of_ranks(node);
 
   // Find it, or create a draft holding the name's lock. The root fills its own draft now.
   guard.step("finding or creating the segment");

@@ -159,16 +159,12 @@ TEST_F(MpiShareTest, ARerunFindsTheSegmentAndSkipsTheLoad) {
 }
 
 // copies::replicate: one replica per NUMA node the node's ranks run on ("NAME@nodeN"), each rank
-// attached to its own node's. Skips while the engine has no replicated segments.
+// attached to its own node's.
 TEST_F(MpiShareTest, ReplicateGivesEachRankItsNumaNodesReplica) {
   constexpr std::uint64_t bytes = 16 * MiB;
   const auto r = run(4, {"table", std::to_string(bytes), "--source", "buffer", "--copies", "replicate",
                          "--scope", "persistent"});
-  ASSERT_TRUE(r.doc.contains("ranks")) << r.out << r.err;
-  const auto& first = r.doc.at("ranks").at(0);
-  if (!first.at("ok").get<bool>() && first.at("error").get<std::string>().find("replicate_on") != std::string::npos)
-    GTEST_SKIP() << first.at("error").get<std::string>();
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
   const std::string want = expected_checksum(bytes);
   for (const auto& x : r.doc.at("ranks")) {
     EXPECT_EQ(x.at("checksum"), want);

@@ -119,6 +119,10 @@ int spawn_self(const std::vector<std::string>& args) {
   pid_t pid = 0;
   if (const int err = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ); err != 0)
     throw std::runtime_error(fmt::format("posix_spawn(/proc/self/exe {}): {}", args.front(), onecopy::sys::errno_text(err)));
+  return wait_for_exit(pid);
+}
+
+int wait_for_exit(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) throw std::runtime_error("waitpid: " + onecopy::sys::errno_text(errno));

@@ -4,6 +4,8 @@
 // spawning this program in another role, and leaving QEMU through isa-debug-exit.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -42,6 +44,9 @@ void pin_to_node(int node);
 
 /// Runs this program with args and waits. Returns its exit code (128 + signal when killed).
 [[nodiscard]] int spawn_self(const std::vector<std::string>& args);
+
+/// Waits for the child pid. Returns its exit code (128 + signal when killed).
+[[nodiscard]] int wait_for_exit(pid_t pid);
 
 /// An empty directory at path, mode 0700 as a store needs (whatever was there is removed first).
 std::filesystem::path fresh_dir(const std::filesystem::path& path);

@@ -256,8 +256,9 @@ void reader_case(check& ck, const backing_case& b) {
   std::filesystem::remove_all(dir);
 }
 
-/// Automatic NUMA balancing, made to scan every 100 ms (its defaults did not scan a reader once
-/// in 12 s here). Sets one of its debugfs knobs; "" when done, else why not.
+/// Automatic NUMA balancing, made to scan every 100 ms (by default it waits 1 s, then scans a
+/// task every second at most), so that a 3 s read sees several scans. Sets its debugfs knobs;
+/// "" when done, else why not.
 std::string speed_up_numa_balancing() {
   const std::filesystem::path knobs = "/sys/kernel/debug/sched/numa_balancing";
   try {
