@@ -214,7 +214,7 @@ std::string topology_text(const topology& t) {
 }
 
 std::string segments_text(const std::vector<resident_segment>& segments, std::string_view store_dir) {
-  if (segments.empty()) return fmt::format("SEGMENTS: none in {}\n", store_dir);
+  if (segments.empty()) return wrap_lines(fmt::format("SEGMENTS: none in {}", store_dir), "", "  ");
   std::map<int, std::vector<const resident_segment*>> by_node;
   for (const auto& s : segments) by_node[s.node].push_back(&s);
   text_table table({"NODE", "COUNT", "BYTES", "SEGMENTS (bytes on the node)"}, {true, true, true});
@@ -227,7 +227,8 @@ std::string segments_text(const std::vector<resident_segment>& segments, std::st
     }
     table.add({std::to_string(node), std::to_string(list.size()), format_bytes(total), names});
   }
-  return fmt::format("SEGMENTS BY NODE ({}; pages recorded at publish)\n", store_dir) + table.render(text_width, "  ");
+  return wrap_lines(fmt::format("SEGMENTS BY NODE (pages recorded at publish) in {}", store_dir), "", "  ") +
+         table.render(text_width, "  ");
 }
 
 std::string summary_text(const topology& t, const std::vector<resident_segment>& segments, std::string_view store_dir) {
@@ -275,7 +276,9 @@ std::string summary_text(const topology& t, const std::vector<resident_segment>&
       bytes += s.bytes;
       names.insert(s.name);
     }
-    out += fmt::format("  store {}: {} resident, {}\n", store_dir, plural(names.size(), "segment", "segments"), format_bytes(bytes));
+    out += wrap_lines(fmt::format("store: {} resident, {}, in {}", plural(names.size(), "segment", "segments"),
+                                  format_bytes(bytes), store_dir),
+                      "  ", "    ");
   }
   return out;
 }
