@@ -50,7 +50,7 @@ double median(std::vector<double> v) {
 std::vector<std::string> hints(const segment_info& info) {
   if (info.page_size > 4 * KiB) return {};
   return {"4 KiB pages here: 262144 page-table entries per GiB in every worker; huge pages",
-          "make random lookups 3-4x faster. Once per boot: sudo onecopy setup --hugepages 2G"};
+          "make random lookups up to 3x faster. Once per boot: sudo onecopy setup --hugepages 2G"};
 }
 
 int run_demo(const demo_args& a) {
