@@ -125,7 +125,7 @@ int spawn_self(const std::vector<std::string>& args) {
 int wait_for_exit(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw std::runtime_error("waitpid: " + onecopy::sys::errno_text(errno));
+    if (errno != EINTR) throw std::runtime_error(fmt::format("waitpid({}): {}", pid, onecopy::sys::errno_text(errno)));
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
 }

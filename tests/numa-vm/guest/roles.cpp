@@ -50,6 +50,7 @@ int run_reader(const std::vector<std::string>& args) {
   try {
     const int node = std::stoi(args[2]);
     const double seconds = args.size() == 6 ? std::stod(args[4]) : 0;
+    std::vector<std::byte> control;
     // NUMA balancing never scans an address space made by exec in the first five minutes after
     // boot (every guest here): exec leaves mm->numa_next_scan at 0, jiffies start 300 s before
     // wrapping to 0 (INITIAL_JIFFIES), and the scanner waits while jiffies are "before" the next
@@ -58,11 +59,10 @@ int run_reader(const std::vector<std::string>& args) {
     if (seconds > 0) {
       std::fflush(stdout);
       const pid_t child = ::fork();
-      if (child < 0) throw std::runtime_error("fork: " + onecopy::sys::errno_text(errno));
+      if (child < 0)
+        throw std::runtime_error("fork of the reader (so that NUMA balancing scans it): " +
+                                 onecopy::sys::errno_text(errno));
       if (child > 0) return wait_for_exit(child);
-    }
-    std::vector<std::byte> control;
-    if (seconds > 0) {
       pin_to_node(std::stoi(args[5]));
       control.assign(8 << 20, std::byte{1});  // first touch: on CONTROL_NODE
     }
