@@ -45,9 +45,9 @@ int run_status(const serve_args& a) {
     if (const auto& reg = e["registration"]; reg.is_object())
       fmt::print("    registration {} in {:.3f} s ({} chunk{}): {}\n", reg.value("mode", "?"), reg.value("seconds", 0.0),
                  reg.value("chunks", 0), reg.value("chunks", 0) == 1 ? "" : "s", reg.value("reason", ""));
-    for (const auto& c : e["device_copies"]) {
-      fmt::print("    device copy on {} by {}\n", c.value("device", "?"), c.value("method", "?"));
-      for (const auto& n : c.value("notes", nlohmann::json::array())) fmt::print("      note: {}\n", n.get<std::string>());
+    for (const auto& copy : e["device_copies"]) {
+      fmt::print("    device copy on {} by {}\n", copy.value("device", "?"), copy.value("method", "?"));
+      for (const auto& n : copy.value("notes", nlohmann::json::array())) fmt::print("      note: {}\n", n.get<std::string>());
     }
   }
   // The server's GPUs that its kernels cannot run on (its binary may not be ours).
