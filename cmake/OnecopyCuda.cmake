@@ -109,5 +109,5 @@ if(NOT ONECOPY_CCCL_INCLUDE_DIR)
                       "holding thrust/version.h.")
 endif()
 find_package(OpenMP REQUIRED COMPONENTS CXX)
-message(STATUS "onecopy: CUDA ${ONECOPY_HAVE_CUDA} (ONECOPY_CUDA=${ONECOPY_CUDA}"
-               "${CMAKE_CUDA_ARCHITECTURES}), Thrust from ${ONECOPY_CCCL_INCLUDE_DIR}")
+message(STATUS "onecopy: CUDA ${ONECOPY_HAVE_CUDA} (ONECOPY_CUDA=${ONECOPY_CUDA}, architectures "
+               "'${CMAKE_CUDA_ARCHITECTURES}'), Thrust from ${ONECOPY_CCCL_INCLUDE_DIR}")

@@ -76,6 +76,7 @@ STEP_NOTE=""
 record() {  # STATUS NAME SECONDS NOTE
   RESULT[$2]=$1
   local note=$4
+  note=${note#"${note%%[! ]*}"}  # no leading blanks
   [ "$1" != SKIP ] && note="${3}s${note:+, $note}"
   printf '%-22s %s: %s\n' "$2" "$1" "$note" | tee -a "$SUMMARY"
 }

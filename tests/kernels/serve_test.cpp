@@ -290,7 +290,7 @@ TEST_F(ServeTest, AClientNoticesTheServersDeathAtOnce) {
   EXPECT_FALSE(c.server_alive()) << "EOF is final";
 }
 
-TEST_F(ServeTest, AStoppedServerWithoutLegacyImportersExitsAtOnceAndStatusSaysItsGpuAndLock) {
+TEST_F(ServeTest, AStoppedServerWithoutLegacyImportersExitsAtOnceAndStatusShowsItsGpus) {
   auto c = serve::client::connect(socket_);
   const json st = c.status();
   EXPECT_EQ(st["stopping"], false);
