@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 300
 ONECOPY_CUDA_ARCHS ?= native
 CUDA_ARCHS = -UCMAKE_CUDA_ARCHITECTURES -DONECOPY_CUDA_ARCHS=$(1)
 CMAKE_COMMON := $(call CUDA_ARCHS,ci)
-OUT ?= build/gpu-check
+OUT ?= build/gpu-check-report
 
 .PHONY: all deps build run test fuzz bench clean release-gpu gpu-check
 
