@@ -3,12 +3,21 @@
 # they need first (scripts/install-deps.sh does nothing when it is all there).
 JOBS ?= $(shell nproc)
 RELEASE := build/release
+RELEASE_GPU := build/release-gpu
 TESTBUILD := build/test
 FUZZBUILD := build/fuzz
 FUZZ_SECONDS ?= 300
-CMAKE_COMMON := -DCMAKE_CUDA_ARCHITECTURES=90
+# CUDA architectures (docs/gpu.md). `make build`/`make run`: this host's GPUs as nvidia-smi lists
+# them, or sm_90 alone on a host without one (nothing here runs the others, and every extra
+# architecture is another nvcc pass over the .cu file); `make release-gpu`: real code for every
+# GPU generation CUDA 13 supports plus PTX of the newest, for binaries that go to other hosts;
+# `make test`: one architecture (CI time). Override with ONECOPY_CUDA_ARCHS=release|native|ci|LIST.
+ONECOPY_CUDA_ARCHS ?= native
+CUDA_ARCHS = -UCMAKE_CUDA_ARCHITECTURES -DONECOPY_CUDA_ARCHS=$(1)
+CMAKE_COMMON := $(call CUDA_ARCHS,ci)
+OUT ?= build/gpu-check-report
 
-.PHONY: all deps build run test fuzz bench clean
+.PHONY: all deps build run test fuzz bench clean release-gpu gpu-check
 
 all: build
 
@@ -16,8 +25,21 @@ deps:
 	@./scripts/install-deps.sh
 
 build: deps
-	@cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=Release -DONECOPY_BUILD_TESTS=OFF $(CMAKE_COMMON) >/dev/null
+	@cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=Release -DONECOPY_BUILD_TESTS=OFF \
+	  $(call CUDA_ARCHS,$(ONECOPY_CUDA_ARCHS)) >/dev/null
 	@cmake --build $(RELEASE) -j$(JOBS)
+
+# A release build for other hosts' GPUs: SASS for sm_75 … sm_120 and compute_120 PTX.
+release-gpu: deps
+	@cmake -S . -B $(RELEASE_GPU) -DCMAKE_BUILD_TYPE=Release -DONECOPY_BUILD_TESTS=OFF \
+	  -DONECOPY_BUILD_BENCH=OFF $(call CUDA_ARCHS,release) >/dev/null
+	@cmake --build $(RELEASE_GPU) -j$(JOBS)
+
+# The first run on a GPU host, offline, ≤ 8 min on 16 cores: build for the GPU here, probe
+# registration and VMM, gpu_smoke with every share method, the > 2^31 test, ctest -L gpu and the
+# serve tests; PASS/FAIL/SKIP per step and the figures in $(OUT)/summary.txt.
+gpu-check:
+	@OUT=$(OUT) ./scripts/gpu-check.sh
 
 # Build, show this machine's topology, then N workers sharing one copy.
 run: build

@@ -37,11 +37,25 @@ int run_status(const serve_args& a) {
       fmt::print("    lease {} {} '{}' generation {}{}\n", l.value("id", 0), l.value("kind", ""), l.value("segment", ""),
                  l.value("generation", 0), l.value("device", "").empty() ? "" : " on " + l.value("device", ""));
   }
-  for (const auto& e : st["segments"])
+  for (const auto& e : st["segments"]) {
     fmt::print("  segment '{}' generation {}{}: {} lease{}, {} device cop{}\n", e.value("name", ""),
                e.value("generation", 0), e.value("current", true) ? "" : " (replaced)", e.value("leases", 0),
                e.value("leases", 0) == 1 ? "" : "s", e["device_copies"].size(),
                e["device_copies"].size() == 1 ? "y" : "ies");
+    if (const auto& reg = e["registration"]; reg.is_object())
+      fmt::print("    registration {} in {:.3f} s ({} chunk{}): {}\n", reg.value("mode", "?"), reg.value("seconds", 0.0),
+                 reg.value("chunks", 0), reg.value("chunks", 0) == 1 ? "" : "s", reg.value("reason", ""));
+    for (const auto& copy : e["device_copies"]) {
+      fmt::print("    device copy on {} by {}\n", copy.value("device", "?"), copy.value("method", "?"));
+      for (const auto& n : copy.value("notes", nlohmann::json::array())) fmt::print("      note: {}\n", n.get<std::string>());
+    }
+  }
+  // The server's GPUs that its kernels cannot run on (its binary may not be ours).
+  if (st.contains("gpu"))
+    for (const auto& d : st["gpu"].value("devices", nlohmann::json::array()))
+      if (!d["kernel_image"].value("runs", true))
+        fmt::print("  warning: cuda:{} {}: {}\n", d.value("ordinal", 0), d.value("name", ""), d["kernel_image"].value("how", ""));
+  if (st.value("stopping", false)) fmt::print("  stopping: waiting for legacy-IPC importers to close\n");
   return 0;
 }
 

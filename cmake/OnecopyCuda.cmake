@@ -4,6 +4,31 @@
 # in include/cccl, which FindCUDAToolkit of CMake 3.25 does not add). Facts behind each line:
 # /work/shared/gpu-notes.md V8, V10, V11.
 set(ONECOPY_CUDA "AUTO" CACHE STRING "Build the CUDA path: AUTO (when nvcc is found), ON or OFF")
+
+# ONECOPY_CUDA_ARCHS picks CMAKE_CUDA_ARCHITECTURES when that is not given (see
+# OnecopyCudaArchitectures.cmake and docs/gpu.md).
+set(ONECOPY_CUDA_ARCHS "auto" CACHE STRING "CUDA architectures: auto, native, release, ci or a CMake list")
+include(OnecopyCudaArchitectures)
+
+macro(onecopy_choose_cuda_architectures)
+  set(_caps "")
+  string(TOLOWER "${ONECOPY_CUDA_ARCHS}" _choice)
+  if(_choice STREQUAL "auto" OR _choice STREQUAL "native")
+    find_program(ONECOPY_NVIDIA_SMI nvidia-smi)
+    if(ONECOPY_NVIDIA_SMI)
+      execute_process(COMMAND ${ONECOPY_NVIDIA_SMI} --query-gpu=compute_cap --format=csv,noheader
+                      OUTPUT_VARIABLE _caps RESULT_VARIABLE _rc ERROR_QUIET TIMEOUT 20)
+      if(NOT _rc EQUAL 0)
+        set(_caps "")
+      endif()
+    endif()
+  endif()
+  onecopy_cuda_architectures("${ONECOPY_CUDA_ARCHS}" "${_caps}" CMAKE_CUDA_ARCHITECTURES _note)
+  if(_note)
+    message(STATUS "onecopy: ${_note}")
+  endif()
+endmacro()
+
 set_property(CACHE ONECOPY_CUDA PROPERTY STRINGS AUTO ON OFF)
 string(TOUPPER "${ONECOPY_CUDA}" _onecopy_cuda)
 if(NOT _onecopy_cuda MATCHES "^(AUTO|ON|OFF)$")
@@ -19,8 +44,7 @@ if(NOT _onecopy_cuda STREQUAL "OFF")
   check_language(CUDA)  # never fails: sets CMAKE_CUDA_COMPILER or NOTFOUND
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      # Never "native" (fails without a GPU). CI passes 90 alone to halve nvcc time.
-      set(CMAKE_CUDA_ARCHITECTURES "80-real;90")
+      onecopy_choose_cuda_architectures()
     endif()
     enable_language(CUDA)
     # CMake 3.25.1 cannot pass C++20 to nvcc (3.25.2 can): the .cu file is C++17.
@@ -47,5 +71,5 @@ if(NOT ONECOPY_CCCL_INCLUDE_DIR)
                       "holding thrust/version.h.")
 endif()
 find_package(OpenMP REQUIRED COMPONENTS CXX)
-message(STATUS "onecopy: CUDA ${ONECOPY_HAVE_CUDA} (ONECOPY_CUDA=${ONECOPY_CUDA}"
-               "${CMAKE_CUDA_ARCHITECTURES}), Thrust from ${ONECOPY_CCCL_INCLUDE_DIR}")
+message(STATUS "onecopy: CUDA ${ONECOPY_HAVE_CUDA} (ONECOPY_CUDA=${ONECOPY_CUDA}, architectures "
+               "'${CMAKE_CUDA_ARCHITECTURES}'), Thrust from ${ONECOPY_CCCL_INCLUDE_DIR}")

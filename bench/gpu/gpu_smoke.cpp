@@ -7,20 +7,25 @@
 //   5. imports it in 2 child processes, which check the checksum on the device;
 //   6. a 3rd child writes through its read-only mapping: it should fault, alone — the 2 readers
 //      check their copy again afterwards.
+//   7. the readers must have used the method asked for (ONECOPY_GPU_SHARE, else vmm; or
+//      --expect-method): a silent fallback (own copy, zero-copy) fails the run, naming both.
 // Exit 0 when every check passed, 1 when one failed, 77 (skipped) without a usable GPU.
-// Children are spawned with posix_spawn (never fork after CUDA init).
+// Children are spawned with posix_spawn (never fork after CUDA init) and owned by guards: a run
+// that throws still stops `onecopy serve` and its readers (--fail-after-serve tests that).
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -90,10 +95,77 @@ std::string read_line(int fd) {
 
 int finish(child& c) {
   if (c.in >= 0) ::close(c.in);
+  c.in = -1;
   int status = 0;
-  ::waitpid(c.pid, &status, 0);
-  ::close(c.out);
+  while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  c.pid = -1;
+  if (c.out >= 0) ::close(c.out);
+  c.out = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+// Owns a spawned child: unless finished, the destructor (an exception on the way out) sends
+// SIGTERM, waits up to 10 s, then SIGKILLs, and reaps it. No `onecopy serve` outlives us.
+class child_guard {
+ public:
+  explicit child_guard(child c) : c_(c) {}
+  child_guard(child_guard&& o) noexcept : c_(o.c_) { o.c_ = {}; }
+  child_guard(const child_guard&) = delete;
+  child_guard& operator=(const child_guard&) = delete;
+  child_guard& operator=(child_guard&&) = delete;
+  ~child_guard() {
+    if (c_.pid <= 0) return;
+    ::kill(c_.pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 100; ++i) {  // 10 s
+      if (::waitpid(c_.pid, &status, WNOHANG) == c_.pid) {
+        c_.pid = -1;
+        break;
+      }
+      ::usleep(100'000);
+    }
+    if (c_.pid > 0) {
+      ::kill(c_.pid, SIGKILL);
+      (void)::waitpid(c_.pid, &status, 0);
+    }
+    if (c_.in >= 0) ::close(c_.in);
+    if (c_.out >= 0) ::close(c_.out);
+  }
+  child& get() noexcept { return c_; }
+  int finish() { return ::finish(c_); }
+
+ private:
+  child c_;
+};
+
+// A store directory of our own, removed on the way out however we leave.
+struct own_dir_guard {
+  std::string path;
+  ~own_dir_guard() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+// Starts `onecopy serve` on dir; returns its guard and socket path.
+std::pair<child_guard, std::string> start_server(const std::string& dir) {
+  child_guard server(spawn({ONECOPY_CLI, "serve"}, {"ONECOPY_DIR=" + dir}));
+  std::fprintf(stderr, "gpu_smoke: onecopy serve pid %d\n", server.get().pid);
+  const std::string ready = read_line(server.get().out);
+  const std::string prefix = "onecopy serve: listening on ";
+  if (!ready.starts_with(prefix)) throw std::runtime_error("onecopy serve did not start: '" + ready + "'");
+  std::string socket = ready.substr(prefix.size());
+  socket = socket.substr(0, socket.find(" (pid"));
+  return {std::move(server), socket};
+}
+
+// The method the readers must have used: --expect-method, else ONECOPY_GPU_SHARE, else vmm.
+// "any" accepts every fallback.
+std::string expected_method(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("ONECOPY_GPU_SHARE");
+  return env != nullptr && *env != '\0' ? env : "vmm";
 }
 
 // Child: import the server's copy, check it, then re-check it on every stdin line.
@@ -136,7 +208,7 @@ int run_import_child(const std::string& socket, const std::string& name, int dev
 
 // ---- the parent ---------------------------------------------------------------------------------
 
-int run(std::uint64_t size, int device, const std::string& self) {
+int run(std::uint64_t size, int device, const std::string& self, const std::string& expect) {
   json out;
   out["tool"] = "gpu_smoke";
   const auto& p = gpu::probe();
@@ -158,12 +230,12 @@ int run(std::uint64_t size, int device, const std::string& self) {
   // 1. A segment in a private store (ONECOPY_DIR when set: e.g. a hugetlbfs or THP mount).
   const char* env_dir = std::getenv("ONECOPY_DIR");
   std::string dir = env_dir != nullptr ? env_dir : "";
-  bool own_dir = false;
+  own_dir_guard own_dir;
   if (dir.empty()) {
     char tmpl[] = "/dev/shm/onecopy-gpu-smoke.XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp in /dev/shm failed");
     dir = tmpl;
-    own_dir = true;
+    own_dir.path = dir;
   }
   store st = store::at(dir);
   const std::string name = fmt::format("gpu-smoke-{}", ::getpid());
@@ -211,40 +283,43 @@ int run(std::uint64_t size, int device, const std::string& self) {
   }
 
   // 4. The server makes the device copy.
-  child server = spawn({ONECOPY_CLI, "serve"}, {"ONECOPY_DIR=" + dir});
-  const std::string ready = read_line(server.out);
-  const std::string prefix = "onecopy serve: listening on ";
-  if (!ready.starts_with(prefix)) throw std::runtime_error("onecopy serve did not start: '" + ready + "'");
-  std::string socket = ready.substr(prefix.size());
-  socket = socket.substr(0, socket.find(" (pid"));
+  auto [server, socket] = start_server(dir);
 
   // 5. Two readers import it; 6. a writer tries to write through its read-only mapping.
-  std::vector<child> readers;
+  std::vector<child_guard> readers;
   for (int i = 0; i < 2; ++i)
-    readers.push_back(spawn({self, "--child", "import", socket, name, std::to_string(device)}));
+    readers.emplace_back(spawn({self, "--child", "import", socket, name, std::to_string(device)}));
   json imports = json::array();
   for (auto& r : readers) {
-    const json j = json::parse(read_line(r.out), nullptr, false);
+    const json j = json::parse(read_line(r.get().out), nullptr, false);
     imports.push_back(j);
     check(j.is_object() && j.value("checksum_ok", false), "reader checksum");
   }
-  child writer = spawn({self, "--child", "write", socket, name, std::to_string(device)});
-  const json w = json::parse(read_line(writer.out), nullptr, false);
-  const int writer_code = finish(writer);
+  // 7. The method asked for, or a failure naming what ran instead.
+  json used = json::array();
+  for (const auto& j : imports) used.push_back(j.is_object() ? j.value("method", "?") : "?");
+  bool method_ok = true;
+  for (const auto& m : used) method_ok &= expect == "any" || m.get<std::string>() == expect;
+  out["method_check"] = {{"expected", expect}, {"used", used}, {"ok", method_ok}};
+  std::fprintf(stderr, "gpu_smoke: readers used %s (expected %s)\n", used.dump().c_str(), expect.c_str());
+  check(method_ok, fmt::format("the readers used {} instead of the {} asked for (see imports[].reasons)", used.dump(), expect));
+  child_guard writer(spawn({self, "--child", "write", socket, name, std::to_string(device)}));
+  const json w = json::parse(read_line(writer.get().out), nullptr, false);
+  const int writer_code = writer.finish();
   const bool read_only = w.is_object() && w.value("read_only", false);
   const bool faulted = w.is_object() && !w.value("write_error", std::string()).empty();
   out["writer"] = {{"result", w}, {"exit", writer_code}, {"faulted", faulted}};
   if (read_only) check(faulted, "a write through the read-only mapping did not fault");
   json rechecks = json::array();
   for (auto& r : readers) {
-    (void)!::write(r.in, "\n", 1);
-    const json j = json::parse(read_line(r.out), nullptr, false);
+    (void)!::write(r.get().in, "\n", 1);
+    const json j = json::parse(read_line(r.get().out), nullptr, false);
     rechecks.push_back(j);
     check(j.is_object() && j.value("recheck_ok", false), "a reader broke after the writer faulted");
   }
   out["imports"] = imports;
   out["rechecks_after_write"] = rechecks;
-  for (auto& r : readers) check(finish(r) == 0, "reader exit status");
+  for (auto& r : readers) check(r.finish() == 0, "reader exit status");
 
   try {
     auto c = serve::client::connect(socket);
@@ -252,10 +327,9 @@ int run(std::uint64_t size, int device, const std::string& self) {
   } catch (const std::exception& e) {
     out["server_status_error"] = e.what();
   }
-  ::kill(server.pid, SIGTERM);
-  check(finish(server) == 0, "onecopy serve exit status");
+  ::kill(server.get().pid, SIGTERM);
+  check(server.finish() == 0, "onecopy serve exit status");
   st.remove(name);
-  if (own_dir) std::filesystem::remove_all(dir);
   out["ok"] = ok;
   std::printf("%s\n", out.dump().c_str());
   return ok ? 0 : 1;
@@ -270,16 +344,34 @@ int main(int argc, char** argv) {
       return run_import_child(args[2], args[3], std::stoi(args[4]), args[1] == "write");
     std::uint64_t size = GiB;
     int device = 0;
+    std::string expect;
+    bool fail_after_serve = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
       if (args[i] == "--size" && i + 1 < args.size()) size = parse_size(args[++i]);
       else if (args[i] == "--device" && i + 1 < args.size()) device = std::stoi(args[++i]);
+      else if (args[i] == "--expect-method" && i + 1 < args.size()) expect = args[++i];
+      else if (args[i] == "--fail-after-serve") fail_after_serve = true;
       else {
-        std::fprintf(stderr, "usage: gpu_smoke [--size BYTES (default 1GiB)] [--device N]\n");
+        std::fprintf(stderr, "usage: gpu_smoke [--size BYTES (default 1GiB)] [--device N] "
+                             "[--expect-method vmm|legacy-ipc|process-copy|zero-copy|any]\n");
         return 2;
       }
     }
+    expect = expected_method(expect);
+    if (expect != "any" && !gpu::parse_share_method(expect)) {
+      std::fprintf(stderr, "gpu_smoke: unknown method '%s' (vmm, legacy-ipc, process-copy, zero-copy, any)\n",
+                   expect.c_str());
+      return 2;
+    }
+    if (fail_after_serve) {
+      // For the test of the guards (no GPU needed): start the server, then fail.
+      const char* env_dir = std::getenv("ONECOPY_DIR");
+      if (env_dir == nullptr) throw std::runtime_error("--fail-after-serve needs ONECOPY_DIR");
+      auto started = start_server(env_dir);
+      throw std::runtime_error("forced failure after starting onecopy serve (--fail-after-serve)");
+    }
     size = std::max<std::uint64_t>(size / 8 * 8, 8);
-    return run(size, device, std::filesystem::canonical("/proc/self/exe").string());
+    return run(size, device, std::filesystem::canonical("/proc/self/exe").string(), expect);
   } catch (const std::exception& e) {
     std::printf("%s\n", json({{"tool", "gpu_smoke"}, {"ok", false}, {"error", e.what()}}).dump().c_str());
     return 1;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 namespace onecopy::kernels::detail {
 
@@ -64,8 +65,28 @@ ONECOPY_DECLARE_KERNEL_BACKEND(omp_k)
 ONECOPY_DECLARE_KERNEL_BACKEND(cuda_k)
 
 namespace onecopy::kernels::cuda_k {
+/// Makes current, for its lifetime, the device whose memory the given pointers are in (null
+/// pointers and host/managed memory are ignored), and restores the previous device after: a
+/// kernel launched on another device than its data's is an illegal address on multi-GPU hosts.
+/// @throws usage_error when the pointers are in two devices' memory; std::runtime_error when
+///         CUDA cannot set the device
+class device_scope {
+ public:
+  explicit device_scope(std::initializer_list<const void*> pointers);
+  ~device_scope();
+  device_scope(const device_scope&) = delete;
+  device_scope& operator=(const device_scope&) = delete;
+
+ private:
+  int previous_ = -1;  // the device to restore, or -1 when unchanged
+};
+
+/// The device address of [host, host + size) when it is registered and mapped from end to end
+/// (every registration chunk, at contiguous device addresses), else nullptr.
+const unsigned char* registered_device_pointer(const unsigned char* host, std::uint64_t size);
+
 /// compare() of device memory a with host memory host: reads host through its device pointer
-/// when it is registered and mapped, else stages it through a device buffer in chunks.
+/// when all of it is registered and mapped, else stages it through a device buffer in chunks.
 detail::raw_comparison compare_with_host(const unsigned char* a, const unsigned char* host, std::uint64_t size);
 /// Writes 0xA5 to *p from a kernel and synchronizes (read-only mapping checks).
 /// @throws std::runtime_error with the CUDA error when the write faults

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The client side of serve protocol v1: one blocking connection, requests numbered by id,
 // host segments attached from the received fd, device arrays with their fallbacks.
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -28,6 +29,7 @@ std::filesystem::path default_socket_path() {
 
 struct client::impl {
   sys::unique_fd sock;
+  mutable bool gone = false;  // latched: EOF is final
   std::filesystem::path path;
   json info;
   std::uint64_t next_id = 1;
@@ -47,6 +49,14 @@ struct client::impl {
     if (code == "not_found") throw os_error(ENOENT, message);
     if (code == "permission_denied") throw permission_error(EACCES, message);
     throw protocol_error(code, message);
+  }
+
+  // The server closed its end (exit, crash, or it dropped us): POLLRDHUP/POLLHUP on our socket.
+  bool server_alive() const noexcept {
+    if (gone || !sock) return false;
+    pollfd p{sock.get(), POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0) gone = true;
+    return !gone;
   }
 
   // One request and its reply.
@@ -80,13 +90,13 @@ struct client::impl {
   }
 };
 
-client::client(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+client::client(std::shared_ptr<impl> p) noexcept : impl_(std::move(p)) {}
 client::client(client&&) noexcept = default;
 client& client::operator=(client&&) noexcept = default;
 client::~client() = default;
 
 client client::connect(const std::filesystem::path& socket) {
-  auto p = std::make_unique<impl>();
+  auto p = std::make_shared<impl>();
   p->path = socket.empty() ? default_socket_path() : socket;
   p->sock = detail::connect_unix(p->path);
   // Device copies of large segments take a while to make; attach is immediate.
@@ -108,6 +118,8 @@ segment client::attach(std::string_view name, const attach_options& opts) {
 
 json client::status() { return impl_->request({{"op", "status"}}).body; }
 
+bool client::server_alive() const noexcept { return impl_ && impl_->server_alive(); }
+
 gpu::device_array client::device_array(std::string_view name, int device) {
   const auto& p = gpu::probe();
   if (!p.available) throw gpu::gpu_error(fmt::format("device array of '{}': {}", name, p.reason));
@@ -126,6 +138,12 @@ gpu::device_array client::device_array(std::string_view name, int device) {
     auto a = impl_->request({{"op", "device"}, {"segment", name}, {"device", p.devices[static_cast<std::size_t>(device)].uuid}});
     const gpu::device_copy_descriptor d = detail::descriptor_from_json(a.body.at("copy"));
     auto arr = gpu::device_array::import(d, a.fds.empty() ? -1 : a.fds.front().get());
+    if (arr.method() == gpu::share_method::legacy_ipc) {
+      // The server's cudaMalloc backs this mapping: keep our connection (the lease) open for as
+      // long as the array lives, and let the array see the server's death.
+      std::shared_ptr<impl> conn = impl_;
+      arr.hold_owner(conn, [conn] { return conn->server_alive(); });
+    }
     std::vector<std::string> notes;
     for (const auto& n : a.body.value("notes", json::array())) notes.push_back(n.get<std::string>());
     arr.add_reasons(notes);

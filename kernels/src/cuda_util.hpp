@@ -36,6 +36,7 @@ struct driver_api {
   PFN_cuMemSetAccess_v10020 mem_set_access = nullptr;
   PFN_cuMemExportToShareableHandle_v10020 mem_export_to_shareable_handle = nullptr;
   PFN_cuMemImportFromShareableHandle_v10020 mem_import_from_shareable_handle = nullptr;
+  PFN_cuPointerGetAttribute_v4000 pointer_get_attribute = nullptr;
   std::string missing;  ///< names that could not be resolved, with the reason
   [[nodiscard]] bool complete() const noexcept { return missing.empty(); }
 };

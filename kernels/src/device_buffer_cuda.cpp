@@ -59,6 +59,7 @@ int device_buffer::device() const noexcept { return impl_->device; }
 std::string attempt_device_write(const std::byte* p) {
   if (!probe().available) throw gpu_error(fmt::format("attempt_device_write: {}", probe().reason));
   try {
+    const kernels::cuda_k::device_scope on_its_device({p});  // the write runs where p lives
     kernels::cuda_k::write_byte(reinterpret_cast<unsigned char*>(const_cast<std::byte*>(p)));
     return {};
   } catch (const std::exception& e) {

@@ -57,6 +57,16 @@ void device_array::add_reasons(const std::vector<std::string>& earlier) {
   impl_->reasons.insert(impl_->reasons.begin(), earlier.begin(), earlier.end());
 }
 
+bool device_array::valid() const {
+  if (!impl_->invalid && impl_->owner_alive && !impl_->owner_alive()) impl_->invalid = true;
+  return !impl_->invalid;
+}
+
+void device_array::hold_owner(std::shared_ptr<const void> owner, std::function<bool()> owner_alive) {
+  impl_->owner = std::move(owner);
+  impl_->owner_alive = std::move(owner_alive);
+}
+
 namespace {
 tensor_view device_view(const std::byte* base, const tensor_entry& t) {
   // A span over device memory: its bounds are right, its bytes must not be read on the host.

@@ -39,10 +39,13 @@ struct device_array::impl {
   std::optional<segment> host;                // process_copy/zero_copy: the segment read from
   std::optional<host_registration> registration;  // zero_copy
   std::function<void()> release;
+  std::shared_ptr<const void> owner;      // legacy_ipc: the connection holding the lease
+  std::function<bool()> owner_alive;
+  bool invalid = false;                   // latched once owner_alive() said no
 
   ~impl() {
-    if (release) release();
-    registration.reset();  // before the segment's mapping goes
+    if (release) release();  // before owner: the lease must outlive the mapping
+    registration.reset();    // before the segment's mapping goes
   }
 };
 

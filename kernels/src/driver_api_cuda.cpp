@@ -50,6 +50,7 @@ driver_api load() {
   resolve(d.mem_set_access, "cuMemSetAccess", d.missing);
   resolve(d.mem_export_to_shareable_handle, "cuMemExportToShareableHandle", d.missing);
   resolve(d.mem_import_from_shareable_handle, "cuMemImportFromShareableHandle", d.missing);
+  resolve(d.pointer_get_attribute, "cuPointerGetAttribute", d.missing);
   return d;
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "onecopy/kernels/cuda_architectures.hpp"
 #include "onecopy/kernels/gpu.hpp"
 #include "onecopy/units.hpp"
 
@@ -34,6 +35,7 @@ std::vector<std::string> describe(const probe_result& p) {
                                 yes_no(d.can_use_host_pointer), yes_no(d.pageable_uses_host_page_tables),
                                 yes_no(d.vmm), yes_no(d.vmm_posix_fd), format_bytes(d.vmm_granularity),
                                 yes_no(d.ipc_events)));
+    if (const auto image = kernel_image_of(d); !image.runs) lines.push_back(fmt::format("    warning: {}", image.how));
     for (const auto& n : d.notes) lines.push_back(fmt::format("    note: {}", n));
   }
   return lines;
@@ -58,6 +60,8 @@ void to_json(nlohmann::json& j, const device_info& d) {
        {"vmm_granularity", d.vmm_granularity},
        {"ipc_events", d.ipc_events},
        {"notes", d.notes}};
+  const auto image = kernel_image_of(d);
+  j["kernel_image"] = {{"runs", image.runs}, {"known", image.known}, {"how", image.how}};
 }
 
 void to_json(nlohmann::json& j, const probe_result& p) {
@@ -68,7 +72,16 @@ void to_json(nlohmann::json& j, const probe_result& p) {
        {"reason", p.reason},
        {"runtime_version", p.runtime_version},
        {"driver_version", p.driver_version},
+       {"cuda_architectures", std::string(compiled_cuda_architectures())},
        {"devices", devices}};
+}
+
+kernel_image kernel_image_of(const device_info& d) {
+  try {
+    return find_kernel_image(compiled_cuda_architectures(), d.compute_major, d.compute_minor);
+  } catch (const std::exception& e) {
+    return {true, false, e.what()};  // a list CMake accepted but we cannot read: do not cry wolf
+  }
 }
 
 int find_device(const probe_result& p, const std::string& uuid_or_bus_id) noexcept {

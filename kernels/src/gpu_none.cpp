@@ -34,12 +34,15 @@ host_registration::host_registration(std::unique_ptr<impl> p) noexcept : impl_(s
 host_registration::host_registration(host_registration&&) noexcept = default;
 host_registration& host_registration::operator=(host_registration&&) noexcept = default;
 host_registration::~host_registration() = default;
-host_registration host_registration::of(const segment& s) { unavailable(fmt::format("register segment '{}'", s.name())); }
+host_registration host_registration::of(const segment& s, const std::filesystem::path&) {
+  unavailable(fmt::format("register segment '{}'", s.name()));
+}
 register_mode host_registration::mode() const noexcept { return impl_->plan.mode; }
 const std::string& host_registration::reason() const noexcept { return impl_->plan.reason; }
 std::span<const std::byte> host_registration::host_data() const noexcept { return impl_->data; }
 const std::byte* host_registration::device_data() const noexcept { return nullptr; }
 double host_registration::seconds() const noexcept { return 0; }
+double host_registration::lock_wait_seconds() const noexcept { return 0; }
 const std::vector<register_chunk>& host_registration::chunks() const noexcept { return impl_->chunks; }
 
 device_copy device_copy::create(const segment& s, const device_info&, const host_registration*, std::uint64_t) {
@@ -77,4 +80,7 @@ detail::raw_comparison compare_with_host(const unsigned char*, const unsigned ch
   gpu::unavailable("compare on cuda");
 }
 void write_byte(unsigned char*) { gpu::unavailable("write on cuda"); }
+device_scope::device_scope(std::initializer_list<const void*>) {}
+device_scope::~device_scope() = default;
+const unsigned char* registered_device_pointer(const unsigned char*, std::uint64_t) { return nullptr; }
 }  // namespace onecopy::kernels::cuda_k

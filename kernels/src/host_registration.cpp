@@ -2,9 +2,18 @@
 // The CUDA-free half of host registration: chunk planning and the choice of flags.
 #include "onecopy/kernels/host_registration.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+
 #include <fmt/format.h>
 
+#include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
+#include "onecopy/sys/calls.hpp"
 #include "onecopy/units.hpp"
 
 namespace onecopy::gpu {
@@ -15,6 +24,24 @@ constexpr unsigned flag_portable = 0x1;
 constexpr unsigned flag_mapped = 0x2;
 constexpr unsigned flag_read_only = 0x8;
 }  // namespace
+
+registration_lock::registration_lock(const std::filesystem::path& path) {
+  fd_ = sys::open(path, O_RDWR | O_CREAT, 0600);
+  const auto start = std::chrono::steady_clock::now();
+  while (::flock(fd_.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) sys::throw_errno(fmt::format("flock({}, LOCK_EX)", path.string()));
+  }
+  waited_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::filesystem::path default_register_lock_path() noexcept {
+  if (const char* p = std::getenv("ONECOPY_REGISTER_LOCK"); p != nullptr && *p != '\0') return p;
+  try {
+    return store::from_environment().runtime_dir() / "cuda-register.lock";
+  } catch (const std::exception&) {
+    return {};
+  }
+}
 
 std::vector<register_chunk> plan_register_chunks(std::uint64_t size, std::uint64_t page_size, std::uint64_t max_chunk) {
   if (page_size == 0 || page_size > max_chunk)

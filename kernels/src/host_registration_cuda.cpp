@@ -5,7 +5,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -25,11 +27,14 @@ struct host_registration::impl {
   const std::byte* device = nullptr;
   std::vector<register_chunk> chunks;  // registered so far
   double seconds = 0;
+  double lock_wait = 0;
 
-  ~impl() {
+  void unregister_all() noexcept {
     for (const auto& c : chunks) (void)cudaHostUnregister(base + c.offset);
     (void)cudaGetLastError();
+    chunks.clear();
   }
+  ~impl() { unregister_all(); }
 };
 
 host_registration::host_registration(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
@@ -42,6 +47,7 @@ const std::string& host_registration::reason() const noexcept { return impl_->pl
 std::span<const std::byte> host_registration::host_data() const noexcept { return impl_->data; }
 const std::byte* host_registration::device_data() const noexcept { return impl_->device; }
 double host_registration::seconds() const noexcept { return impl_->seconds; }
+double host_registration::lock_wait_seconds() const noexcept { return impl_->lock_wait; }
 const std::vector<register_chunk>& host_registration::chunks() const noexcept { return impl_->chunks; }
 
 namespace {
@@ -62,7 +68,7 @@ sys::unique_fd reopen_writable(const segment& s) {
 
 }  // namespace
 
-host_registration host_registration::of(const segment& s) {
+host_registration host_registration::of(const segment& s, const std::filesystem::path& lock_file) {
   const auto& p = probe();
   if (!p.available) throw gpu_error(fmt::format("register segment '{}': {}", s.name(), p.reason));
   auto r = std::make_unique<impl>();
@@ -83,29 +89,55 @@ host_registration host_registration::of(const segment& s) {
   r->plan = plan_registration(p.devices, static_cast<bool>(rw));
   r->base = mapping_start;
   r->data = s.bytes();
+  // Every way of not registering leaves the segment's own mapping and a reason.
+  auto give_up = [&](const std::string& why) {
+    r->unregister_all();
+    r->writable_map = {};
+    r->writable_fd.reset();
+    r->base = mapping_start;
+    r->data = s.bytes();
+    r->device = nullptr;
+    r->plan = {register_mode::none, 0, why + ": not registered, copies read pageable memory (no zero-copy)"};
+    return host_registration(std::move(r));
+  };
   if (r->plan.mode == register_mode::none) return host_registration(std::move(r));
 
   if (r->plan.mode == register_mode::writable_mapping) {
     void* addr = ::mmap(nullptr, info.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, rw.get(), 0);
-    if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({}, {}, PROT_READ|PROT_WRITE)", s.path().string(), format_bytes(info.file_size)));
+    if (addr == MAP_FAILED)
+      return give_up(fmt::format("mmap({}, {}, PROT_READ|PROT_WRITE): {}", s.path().string(),
+                                 format_bytes(info.file_size), sys::errno_text(errno)));
     r->writable_map = sys::mapping(addr, info.file_size);
     r->writable_fd = std::move(rw);
     r->base = r->writable_map.data();
     r->data = {r->base + info.data_offset, info.data_size};
   }
 
+  // One registration at a time on this host (pin_user_pages of several large ranges at once can
+  // fail with ENOMEM). Without a lock file we still register, unserialised.
+  std::optional<registration_lock> lock;
+  const std::filesystem::path lock_path = lock_file.empty() ? default_register_lock_path() : lock_file;
+  if (!lock_path.empty()) {
+    try {
+      lock.emplace(lock_path);
+      r->lock_wait = lock->waited_seconds();
+    } catch (const std::exception&) {
+      // Unwritable runtime directory: registering unserialised beats not registering.
+    }
+  }
   const std::uint64_t page = info.page_size ? info.page_size : static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   const auto plan = plan_register_chunks(info.file_size, page);
   const auto start = std::chrono::steady_clock::now();
   for (const auto& c : plan) {
     const cudaError_t e = cudaHostRegister(r->base + c.offset, c.size, r->plan.flags);
     if (e != cudaSuccess)
-      throw gpu_error(fmt::format("cudaHostRegister({} + {}, {}, {}) for segment '{}': {}", s.path().string(),
-                                  c.offset, format_bytes(c.size), flags_text(r->plan.flags), s.name(),
-                                  detail::runtime_error_text(e)));  // ~impl unregisters the others
+      return give_up(fmt::format("cudaHostRegister({} + {}, {}, {}) for segment '{}' (chunk {} of {}): {}",
+                                 s.path().string(), c.offset, format_bytes(c.size), flags_text(r->plan.flags),
+                                 s.name(), r->chunks.size() + 1, plan.size(), detail::runtime_error_text(e)));
     r->chunks.push_back(c);
   }
   r->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  lock.reset();
 
   // Zero-copy pointer of the data: valid for the whole range only if the chunks' device
   // addresses line up (they equal the host addresses where CanUseHostPointerForRegisteredMem).

@@ -28,8 +28,10 @@ void require_cuda(std::string_view what) {
 }
 
 // Runs f on the chosen backend; CUDA failures (Thrust's system_error, bad_alloc) → gpu_error.
+// A CUDA kernel runs on the device that holds `data` (the other arguments must be there too or
+// in host/managed memory), not on the calling thread's current device; that one is restored.
 template <class Cpp, class Omp, class Cuda>
-auto run(backend b, std::string_view what, Cpp&& cpp, Omp&& omp, Cuda&& cuda) {
+auto run(backend b, std::string_view what, std::initializer_list<const void*> data, Cpp&& cpp, Omp&& omp, Cuda&& cuda) {
   switch (b) {
     case backend::serial: return cpp();
     case backend::openmp: return omp();
@@ -37,8 +39,11 @@ auto run(backend b, std::string_view what, Cpp&& cpp, Omp&& omp, Cuda&& cuda) {
   }
   require_cuda(what);
   try {
+    const cuda_k::device_scope on_the_data_device(data);
     return cuda();
   } catch (const gpu::gpu_error&) {
+    throw;
+  } catch (const usage_error&) {
     throw;
   } catch (const std::exception& e) {
     throw gpu::gpu_error(fmt::format("{} on backend cuda: {}", what, e.what()));
@@ -94,7 +99,7 @@ std::uint64_t checksum(backend b, std::span<const std::byte> data) {
   require_aligned(data.data(), 8, "checksum");
   std::vector<std::uint64_t> digests((data.size() + checksum_chunk_size - 1) / checksum_chunk_size);
   const auto* p = bytes_of(data);
-  run(b, "checksum",
+  run(b, "checksum", {p},
       [&] { cpp_k::chunk_digests(p, data.size(), digests.data()); },
       [&] { omp_k::chunk_digests(p, data.size(), digests.data()); },
       [&] { cuda_k::chunk_digests(p, data.size(), digests.data()); });
@@ -112,7 +117,7 @@ reduction reduce(backend b, dtype t, std::span<const std::byte> data) {
   require_aligned(data.data(), size, fmt::format("reduce {}", dtype_name(t)));
   const std::uint64_t n = data.size() / size;
   const auto* p = bytes_of(data);
-  const detail::raw_reduction r = run(b, "reduce",
+  const detail::raw_reduction r = run(b, "reduce", {p},
       [&] { return cpp_k::reduce(*kind, p, n); },
       [&] { return omp_k::reduce(*kind, p, n); },
       [&] { return cuda_k::reduce(*kind, p, n); });
@@ -156,7 +161,7 @@ void gather_any(backend b, std::span<const std::byte> table, std::uint64_t row_b
   const auto* t = bytes_of(table);
   auto* o = reinterpret_cast<unsigned char*>(out.data());
   constexpr bool wide = sizeof(Index) == 8;
-  const detail::bad_index bad = run(b, "gather_rows",
+  const detail::bad_index bad = run(b, "gather_rows", {t, indices.data(), o},
       [&] { return cpp_k::gather_rows(t, rows, row_bytes, indices.data(), wide, indices.size(), o); },
       [&] { return omp_k::gather_rows(t, rows, row_bytes, indices.data(), wide, indices.size(), o); },
       [&] { return cuda_k::gather_rows(t, rows, row_bytes, indices.data(), wide, indices.size(), o); });
@@ -180,7 +185,7 @@ comparison compare(backend b, std::span<const std::byte> data, std::span<const s
     throw usage_error(fmt::format("compare: sizes differ ({} and {} bytes)", data.size(), host.size()));
   const auto* a = bytes_of(data);
   const auto* h = bytes_of(host);
-  const detail::raw_comparison r = run(b, "compare",
+  const detail::raw_comparison r = run(b, "compare", {a, h},
       [&] { return cpp_k::compare(a, h, data.size()); },
       [&] { return omp_k::compare(a, h, data.size()); },
       [&] { return cuda_k::compare_with_host(a, h, data.size()); });

@@ -39,12 +39,10 @@ struct device_buffer {
 
 detail::raw_comparison compare_with_host(const unsigned char* a, const unsigned char* host, std::uint64_t size) {
   if (size == 0) return {};
-  // A registered, mapped host range has a device pointer: read it in place (zero-copy).
-  cudaPointerAttributes attr{};
-  if (cudaPointerGetAttributes(&attr, host) == cudaSuccess && attr.type == cudaMemoryTypeHost &&
-      attr.devicePointer != nullptr)
-    return compare(a, static_cast<const unsigned char*>(attr.devicePointer), size);
-  (void)cudaGetLastError();
+  // A host range registered and mapped from end to end has a device address: read it in place
+  // (zero-copy). Only its first byte being registered is not enough: the rest may not be.
+  if (const unsigned char* mapped = registered_device_pointer(host, size); mapped != nullptr)
+    return compare(a, mapped, size);
   // Otherwise stage it through the device in chunks (a multiple of 8, so word counts add up).
   constexpr std::uint64_t stage = std::uint64_t{64} << 20;
   device_buffer buf(size < stage ? size : stage);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <deque>
 #include <map>
@@ -43,6 +44,7 @@ struct lease {
   std::uint64_t generation = 0;
   std::string kind;    // "host" or "device"
   std::string device;  // uuid, for device leases
+  bool needs_server = false;  // a legacy-IPC import: our cudaMalloc must outlive it
 };
 
 // One reply waiting to be written; its fd goes with its first byte.
@@ -87,6 +89,7 @@ struct server::impl {
   sigset_t old_mask{};
   bool restore_mask = false;
   std::atomic<bool> stopping{false};
+  bool draining = false;  // stopping, but legacy-IPC importers still map our memory
   std::vector<std::unique_ptr<connection>> conns;
   std::vector<std::unique_ptr<entry>> entries;
   std::map<std::string, std::uint64_t> generations;
@@ -112,6 +115,8 @@ struct server::impl {
   entry& current_entry(const std::string& name);
   void unlease(const lease& l);
   void drop_unused();
+  [[nodiscard]] std::size_t legacy_importers() const;
+  void begin_drain();
   void queue(connection& c, const json& reply, sys::unique_fd fd = {});
   void flush(connection& c);
   void close(connection& c);
@@ -179,9 +184,28 @@ void server::stop() noexcept {
 
 void server::run() {
   impl& m = *impl_;
-  while (!m.stopping) {
+  std::chrono::steady_clock::time_point drain_deadline{};
+  for (;;) {
+    if (m.stopping && !m.draining) {
+      // Legacy-IPC importers map our cudaMalloc: freeing it under them is undefined behaviour
+      // (cuda_runtime_api.h, cudaIpcOpenMemHandle). Wait for them; VMM importers need nothing.
+      if (m.legacy_importers() == 0) break;
+      m.begin_drain();
+      drain_deadline = std::chrono::steady_clock::now() + m.opts.legacy_drain_timeout;
+    }
+    if (m.draining) {
+      if (m.legacy_importers() == 0) {
+        m.log("the last legacy-IPC importer is gone, stopping");
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= drain_deadline) {
+        m.log(fmt::format("{} legacy-IPC importer(s) still mapped after {} s: stopping anyway (their mappings "
+                          "become invalid)", m.legacy_importers(), m.opts.legacy_drain_timeout.count()));
+        break;
+      }
+    }
     std::vector<pollfd> fds;
-    fds.push_back({m.listen_fd.get(), POLLIN, 0});
+    fds.push_back({m.listen_fd ? m.listen_fd.get() : -1, POLLIN, 0});
     fds.push_back({m.wake_fd.get(), POLLIN, 0});
     fds.push_back({m.signal_fd ? m.signal_fd.get() : -1, POLLIN, 0});
     for (const auto& c : m.conns) {
@@ -189,7 +213,7 @@ void server::run() {
       if (!c->out.empty()) events |= POLLOUT;
       fds.push_back({c->fd.get(), events, 0});
     }
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
+    if (::poll(fds.data(), fds.size(), m.draining ? 200 : -1) < 0) {
       if (errno == EINTR) continue;
       sys::throw_errno("poll");
     }
@@ -199,8 +223,14 @@ void server::run() {
         signalfd_siginfo info{};
         (void)!::read(m.signal_fd.get(), &info, sizeof info);
         m.log(fmt::format("signal {} received, stopping", info.ssi_signo));
+        if (m.draining) break;  // a second signal: stop now
       }
-      break;
+      if (fds[1].revents != 0) {
+        std::uint64_t n = 0;
+        (void)!::read(m.wake_fd.get(), &n, sizeof n);
+      }
+      m.stopping = true;
+      continue;
     }
     // Connections first (their indexes match fds), then new ones.
     for (std::size_t i = 0; i < m.conns.size(); ++i) {
@@ -213,7 +243,7 @@ void server::run() {
     }
     std::erase_if(m.conns, [](const std::unique_ptr<connection>& c) { return !c->fd; });
     m.drop_unused();
-    if (fds[0].revents != 0) m.accept_all();
+    if (fds[0].revents != 0 && m.listen_fd) m.accept_all();
   }
 }
 
@@ -376,7 +406,7 @@ json server::impl::attach(connection& c, const std::string& name, sys::unique_fd
   entry& e = current_entry(name);
   // A fresh open file description per client (its own flock), of the very inode we validated.
   pass = sys::open(fmt::format("/proc/self/fd/{}", e.seg.fd()), O_RDONLY);
-  lease l{next_lease++, name, e.generation, "host", ""};
+  lease l{next_lease++, name, e.generation, "host", "", false};
   c.leases.push_back(l);
   ++e.leases;
   const auto& info = e.seg.info();
@@ -395,9 +425,13 @@ json server::impl::device(connection& c, const std::string& name, const std::str
   entry& e = current_entry(name);
   json notes = json::array();
   if (!e.registration) {
-    e.registration = gpu::host_registration::of(e.seg);
-    log(fmt::format("registered '{}' ({}) in {:.3f} s: {}", name, gpu::to_string(e.registration->mode()),
-                    e.registration->seconds(), e.registration->reason()));
+    // Once per generation, whatever the outcome: a failed registration is remembered (with its
+    // reason, in status and every client's notes) and copies read pageable memory; retrying it
+    // on each request would cost its seconds again inside this loop and fail the same way.
+    e.registration = gpu::host_registration::of(e.seg, st.runtime_dir() / "cuda-register.lock");
+    log(fmt::format("registered '{}' ({}) in {:.3f} s after {:.3f} s waiting for other registrations: {}", name,
+                    gpu::to_string(e.registration->mode()), e.registration->seconds(),
+                    e.registration->lock_wait_seconds(), e.registration->reason()));
   }
   if (e.registration->mode() != gpu::register_mode::read_only) notes.push_back(e.registration->reason());
   auto it = e.copies.find(uuid);
@@ -416,7 +450,7 @@ json server::impl::device(connection& c, const std::string& name, const std::str
     pass = sys::unique_fd(::fcntl(copy.fd(), F_DUPFD_CLOEXEC, 0));
     if (!pass) sys::throw_errno("fcntl(F_DUPFD_CLOEXEC) of the exported VMM fd");
   }
-  lease l{next_lease++, name, e.generation, "device", uuid};
+  lease l{next_lease++, name, e.generation, "device", uuid, copy.descriptor().method == gpu::share_method::legacy_ipc};
   c.leases.push_back(l);
   ++e.leases;
   return {{"segment", name}, {"fd", with_fd}, {"lease", l.id}, {"copy", detail::descriptor_to_json(copy.descriptor())},
@@ -437,7 +471,8 @@ json server::impl::status() const {
     if (!c->fd) continue;
     json ls = json::array();
     for (const auto& l : c->leases)
-      ls.push_back({{"id", l.id}, {"segment", l.segment}, {"generation", l.generation}, {"kind", l.kind}, {"device", l.device}});
+      ls.push_back({{"id", l.id}, {"segment", l.segment}, {"generation", l.generation}, {"kind", l.kind}, {"device", l.device},
+                    {"needs_server", l.needs_server}});
     cs.push_back({{"pid", c->peer.pid}, {"uid", c->peer.uid}, {"leases", ls}});
   }
   json es = json::array();
@@ -449,11 +484,13 @@ json server::impl::status() const {
     json reg = nullptr;
     if (e->registration)
       reg = {{"mode", gpu::to_string(e->registration->mode())}, {"seconds", e->registration->seconds()},
+             {"lock_wait_seconds", e->registration->lock_wait_seconds()},
              {"chunks", e->registration->chunks().size()}, {"reason", e->registration->reason()}};
     es.push_back({{"name", e->name}, {"generation", e->generation}, {"current", e->current}, {"leases", e->leases},
                   {"path", e->seg.path().string()}, {"registration", reg}, {"device_copies", copies}});
   }
-  return {{"pid", ::getpid()}, {"socket", socket.string()}, {"connections", cs}, {"segments", es}};
+  return {{"pid", ::getpid()}, {"socket", socket.string()}, {"stopping", draining}, {"gpu", gpu::probe()},
+          {"connections", cs}, {"segments", es}};
 }
 
 // ---- leases and lifetime ----------------------------------------------------------------------
@@ -472,6 +509,23 @@ void server::impl::drop_unused() {
   std::erase_if(entries, [](const std::unique_ptr<entry>& e) {
     return e->leases == 0 && (!e->current || e->copies.empty());
   });
+}
+
+std::size_t server::impl::legacy_importers() const {
+  std::size_t n = 0;
+  for (const auto& c : conns)
+    for (const auto& l : c->leases) n += l.needs_server ? 1 : 0;
+  return n;
+}
+
+void server::impl::begin_drain() {
+  draining = true;
+  // No new clients: the socket goes now; the singleton lock stays ours until we exit, so no
+  // second server starts while our legacy-IPC memory is still mapped.
+  listen_fd.reset();
+  (void)::unlink(socket.c_str());
+  log(fmt::format("stopping: waiting up to {} s for {} legacy-IPC importer(s) to close (a second signal stops now)",
+                  opts.legacy_drain_timeout.count(), legacy_importers()));
 }
 
 void server::impl::close(connection& c) {

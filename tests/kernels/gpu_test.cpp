@@ -16,6 +16,7 @@
 #include "onecopy/kernels/kernels.hpp"
 #include "onecopy/kernels/serve.hpp"
 #include "onecopy/units.hpp"
+#include "large_input.hpp"
 #include "support/test_support.hpp"
 
 namespace onecopy {
@@ -90,6 +91,24 @@ TEST_F(GpuTest, CompareFindsADifferenceOnTheDevice) {
   const auto c = kernels::compare(backend::cuda, {buf.data(), buf.size()}, seg_->bytes());
   EXPECT_EQ(c.first_mismatch, 100'000u);
   EXPECT_EQ(c.differing_words, 1u);
+}
+
+TEST(GpuLargeTest, MoreThan2To31ElementsOnTheDevice) {
+  if (!gpu::probe().available) GTEST_SKIP() << gpu::probe().reason;
+  const test::large_input in;
+  ASSERT_TRUE(in.ok()) << "memfd/mmap of 2 GiB failed";
+  auto buf = gpu::device_buffer::allocate(test::large_elements);
+  buf.upload(in.data());
+  test::expect_large_input_right(backend::cuda, in, {buf.data(), buf.size()});
+}
+
+TEST_F(GpuTest, KernelsReadDataOnTheLastDevice) {
+  // On a multi-GPU host the data is on another device than the current one (cuda:0).
+  const int last = static_cast<int>(gpu::probe().devices.size()) - 1;
+  auto buf = gpu::device_buffer::allocate(seg_->bytes().size(), last);
+  buf.upload(seg_->bytes());
+  EXPECT_EQ(kernels::checksum(backend::cuda, {buf.data(), buf.size()}), seg_->info().checksum);
+  EXPECT_TRUE(kernels::compare(backend::cuda, {buf.data(), buf.size()}, seg_->bytes()).equal);
 }
 
 TEST_F(GpuTest, RegistrationGivesAZeroCopyPointer) {

@@ -16,6 +16,7 @@
 #include "onecopy/kernels/gpu.hpp"
 #include "onecopy/kernels/kernels.hpp"
 #include "onecopy/units.hpp"
+#include "large_input.hpp"
 #include "support/test_support.hpp"
 
 namespace onecopy {
@@ -302,6 +303,14 @@ TEST_P(KernelsTest, CompareFindsTheFirstDifferenceAndCountsWords) {
 
 INSTANTIATE_TEST_SUITE_P(CpuBackends, KernelsTest, ::testing::Values(backend::serial, backend::openmp),
                          [](const auto& p) { return std::string(kernels::to_string(p.param)); });
+
+// ---- more than 2^31 elements (the CUDA half is in gpu_test.cpp) --------------------------------
+
+TEST(KernelsLargeTest, MoreThan2To31ElementsOnOpenMp) {
+  const test::large_input in;
+  ASSERT_TRUE(in.ok()) << "memfd/mmap of 2 GiB failed: " << std::strerror(errno);
+  test::expect_large_input_right(backend::openmp, in, in.data());
+}
 
 // ---- the CUDA backend without a device: a clean error, never an abort --------------------------
 

@@ -275,6 +275,36 @@ TEST_F(ServeTest, AServerThatDiesLeavesClientMappingsValidAndANewOneTakesOver) {
   EXPECT_TRUE(c.attach("weights").verify());
 }
 
+TEST_F(ServeTest, AClientNoticesTheServersDeathAtOnce) {
+  // What a legacy-IPC device array asks in valid(): its memory is the server's cudaMalloc.
+  auto c = serve::client::connect(socket_);
+  EXPECT_TRUE(c.server_alive());
+  (void)c.status();
+  EXPECT_TRUE(c.server_alive()) << "a request and its reply are no EOF";
+  ::kill(server_.pid, SIGKILL);
+  EXPECT_EQ(test::exit_code(test::wait_for(server_.pid)), -SIGKILL);
+  ::close(server_.stdout_fd);
+  ::close(server_.stderr_fd);
+  server_ = {};
+  EXPECT_FALSE(c.server_alive());
+  EXPECT_FALSE(c.server_alive()) << "EOF is final";
+}
+
+TEST_F(ServeTest, AStoppedServerWithoutLegacyImportersExitsAtOnceAndStatusShowsItsGpus) {
+  auto c = serve::client::connect(socket_);
+  const json st = c.status();
+  EXPECT_EQ(st["stopping"], false);
+  EXPECT_EQ(st["gpu"]["available"], gpu::probe().available);
+  EXPECT_EQ(st["gpu"]["cuda_architectures"], std::string(gpu::compiled_cuda_architectures()));
+  // Host leases never hold the server: SIGTERM with a client still connected stops it.
+  const segment s = c.attach("weights");
+  for (const auto& conn : c.status()["connections"])
+    for (const auto& l : conn["leases"]) EXPECT_EQ(l["needs_server"], false);
+  EXPECT_EQ(stop_server(), 0);
+  EXPECT_FALSE(c.server_alive());
+  EXPECT_TRUE(s.verify()) << "the host mapping outlives the server";
+}
+
 TEST_F(ServeTest, MalformedAndOversizedRequestsGetErrorsAndOthersAreStillServed) {
   // A client stuck halfway through a frame must not block anyone.
   raw_client stuck(socket_);

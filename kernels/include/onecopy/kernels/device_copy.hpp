@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,6 +117,13 @@ class device_array {
   /// Why earlier methods were not used, one line each (empty for a first-choice VMM import).
   [[nodiscard]] const std::vector<std::string>& reasons() const noexcept;
   void add_reasons(const std::vector<std::string>& earlier);
+  /// False once the owner this array's memory depends on is gone (a legacy-IPC import whose
+  /// server died or closed the connection: the memory may already be freed, so data() must not
+  /// be used again). Latched. Always true for vmm, process_copy and zero_copy arrays.
+  [[nodiscard]] bool valid() const;
+  /// Keeps owner (e.g. the connection that holds the lease) alive as long as this array, and
+  /// asks owner_alive() in valid(). Used by serve::client for legacy-IPC imports.
+  void hold_owner(std::shared_ptr<const void> owner, std::function<bool()> owner_alive);
 
   struct impl;
   explicit device_array(std::unique_ptr<impl> p) noexcept;

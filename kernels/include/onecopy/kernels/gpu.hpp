@@ -10,6 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "onecopy/kernels/cuda_architectures.hpp"
+
 namespace onecopy::gpu {
 
 /// A CUDA call failed, or a GPU feature was asked for where there is none. The message names
@@ -60,12 +62,18 @@ struct probe_result {
 /// skips CUDA entirely. Thread-safe. Never throws.
 [[nodiscard]] const probe_result& probe() noexcept;
 
+/// The code of this binary that device d would run (compiled_cuda_architectures() against its
+/// compute capability).
+[[nodiscard]] kernel_image kernel_image_of(const device_info& d);
+
 /// The probe as a few human lines (no trailing newlines), for `onecopy topo`: one line when
-/// unavailable ("GPU: none — no CUDA driver/device (…)"), else one per device plus a header.
+/// unavailable ("GPU: none — no CUDA driver/device (…)"), else one per device plus a header, and
+/// a "warning: no kernel image …" line for a device this binary has no kernels for.
 [[nodiscard]] std::vector<std::string> describe(const probe_result& p);
 
 /// The probe as JSON: {"built_with_cuda", "available", "reason", "runtime_version",
-/// "driver_version", "devices": [{ordinal, name, uuid, pci_bus_id, …}]}. Sizes in bytes.
+/// "driver_version", "cuda_architectures", "devices": [{ordinal, name, uuid, pci_bus_id, …,
+/// "kernel_image": {runs, known, how}}]}. Sizes in bytes.
 void to_json(nlohmann::json& j, const probe_result& p);
 /// One device as JSON (the objects of "devices").
 void to_json(nlohmann::json& j, const device_info& d);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "onecopy/engine/segment.hpp"
 #include "onecopy/kernels/gpu.hpp"
+#include "onecopy/sys/fd.hpp"
 
 namespace onecopy::gpu {
 
@@ -32,12 +34,34 @@ struct register_chunk {
 [[nodiscard]] std::vector<register_chunk> plan_register_chunks(std::uint64_t size, std::uint64_t page_size,
                                                                std::uint64_t max_chunk = max_register_chunk);
 
+/// Serialises cudaHostRegister across processes: the driver pins with pin_user_pages, and
+/// several processes pinning large ranges at once can fail with ENOMEM (and slow each other
+/// down). A blocking flock(LOCK_EX) on a lock file that is never removed; released on destruction.
+class registration_lock {
+ public:
+  /// Blocks until this process holds the lock on path (created 0600 if missing).
+  /// @throws os_error naming the path (open or flock failing)
+  explicit registration_lock(const std::filesystem::path& path);
+  /// Seconds spent waiting for another process's registration.
+  [[nodiscard]] double waited_seconds() const noexcept { return waited_; }
+
+ private:
+  sys::unique_fd fd_;
+  double waited_ = 0;
+};
+
+/// The lock file of registration_lock: ONECOPY_REGISTER_LOCK when set, else
+/// <store runtime dir>/cuda-register.lock of store::from_environment(); empty when neither can
+/// be had (then registrations are not serialised).
+[[nodiscard]] std::filesystem::path default_register_lock_path() noexcept;
+
 /// How a segment's mapping is registered.
 enum class register_mode {
   read_only,         ///< Portable|Mapped|ReadOnly on the segment's own PROT_READ mapping
   writable_mapping,  ///< Portable|Mapped on a second PROT_READ|PROT_WRITE MAP_SHARED mapping of the
                      ///< file (devices without HostRegisterReadOnlySupported); read-only by API only
-  none,              ///< not registered: copies read pageable memory, no zero-copy pointer
+  none,              ///< not registered (by plan, or a cudaHostRegister failed): copies read
+                     ///< pageable memory, no zero-copy pointer; reason() says why
 };
 /// "read-only", "writable-mapping", "none".
 [[nodiscard]] std::string_view to_string(register_mode m) noexcept;
@@ -58,11 +82,14 @@ struct register_plan {
 class host_registration {
  public:
   /// Registers s's whole mapping (header included, so every chunk starts on a page) for all
-  /// devices, in chunks of at most max_register_chunk, as plan_registration() decides.
-  /// A plan of register_mode::none is not an error: the result says so and why.
-  /// @throws gpu_error when CUDA is unavailable or a cudaHostRegister fails (naming the chunk,
-  ///         the flags and the cudaError; chunks already registered are unregistered)
-  [[nodiscard]] static host_registration of(const segment& s);
+  /// devices, in chunks of at most max_register_chunk, as plan_registration() decides, holding
+  /// registration_lock(lock_file) meanwhile (default_register_lock_path() when empty).
+  /// Not registering is not an error: a plan of register_mode::none, a failed cudaHostRegister
+  /// (the chunks done are unregistered) or a writable mapping that cannot be made all give
+  /// register_mode::none, and reason() names the chunk, the flags and the cudaError. Callers
+  /// keep that result: retrying costs the same seconds and fails the same way.
+  /// @throws gpu_error when CUDA is unavailable
+  [[nodiscard]] static host_registration of(const segment& s, const std::filesystem::path& lock_file = {});
 
   host_registration(host_registration&&) noexcept;
   host_registration& operator=(host_registration&&) noexcept;
@@ -78,6 +105,8 @@ class host_registration {
   [[nodiscard]] const std::byte* device_data() const noexcept;
   /// Seconds all cudaHostRegister calls took.
   [[nodiscard]] double seconds() const noexcept;
+  /// Seconds spent waiting for other processes' registrations (registration_lock).
+  [[nodiscard]] double lock_wait_seconds() const noexcept;
   /// The chunks registered.
   [[nodiscard]] const std::vector<register_chunk>& chunks() const noexcept;
 

@@ -9,6 +9,7 @@
 // file descriptor says "fd": true and the fd arrives by SCM_RIGHTS with the frame's bytes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -56,6 +57,10 @@ struct server_options {
   unsigned max_clients = 1024;   ///< further connections get "too_many_clients" and are closed
   bool handle_signals = false;   ///< stop cleanly on SIGINT/SIGTERM (blocks them in the caller's thread)
   bool verbose = false;          ///< one line per connection and request on stderr
+  /// On stop (stop(), SIGINT, SIGTERM) with legacy-IPC importers connected, how long to keep
+  /// serving them (new connections refused) before freeing their memory anyway. A second
+  /// signal stops at once.
+  std::chrono::seconds legacy_drain_timeout{60};
 };
 
 /// The owner process's state and loop. One per host and store: a second server on the same
@@ -71,9 +76,11 @@ class server {
   ~server();  ///< closes every connection, unlinks the socket, releases device copies
 
   [[nodiscard]] const std::filesystem::path& socket_path() const noexcept;
-  /// Serves until stop() (or a handled signal). Single-threaded poll loop: a client that sends
-  /// a partial frame or stops reading never blocks the others (it is dropped when its reply
-  /// backlog passes a limit). Device-copy creation runs inline and does block others.
+  /// Serves until stop() (or a handled signal), then, while clients still map a legacy-IPC copy,
+  /// keeps serving them (up to legacy_drain_timeout) before freeing it. Single-threaded poll
+  /// loop: a client that sends a partial frame or stops reading never blocks the others (it is
+  /// dropped when its reply backlog passes a limit). Device-copy creation runs inline and does
+  /// block others.
   void run();
   /// Makes run() return soon. Async-signal-safe and thread-safe.
   void stop() noexcept;
@@ -86,7 +93,8 @@ class server {
 
 /// A connection to a server. Every segment or device array obtained through it is leased for
 /// as long as the connection lives (mappings stay valid after it closes or the server dies,
-/// except legacy-IPC device arrays, which need the server alive).
+/// except legacy-IPC device arrays, which need the server alive: each one keeps the connection,
+/// and so its lease, open until it is destroyed, and valid() turns false when the server goes).
 class client {
  public:
   /// Connects to socket (default_socket_path() when empty) and says hello.
@@ -116,11 +124,15 @@ class client {
   /// The server's status: its connections and their leases, segments, device copies, GPUs.
   [[nodiscard]] nlohmann::json status();
 
+  /// False once the server has closed this connection or died (the socket reached EOF): leases
+  /// are gone and legacy-IPC device arrays from it are invalid. Never blocks.
+  [[nodiscard]] bool server_alive() const noexcept;
+
   struct impl;
 
  private:
-  explicit client(std::unique_ptr<impl> p) noexcept;
-  std::unique_ptr<impl> impl_;
+  explicit client(std::shared_ptr<impl> p) noexcept;
+  std::shared_ptr<impl> impl_;  // shared with the legacy-IPC device arrays that hold its lease
 };
 
 }  // namespace onecopy::serve
