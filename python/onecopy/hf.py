@@ -189,7 +189,9 @@ def from_pretrained(cls, path, *, bundle: str, config=None, publish: bool = True
     publish=True: when the bundle does not exist yet, this process publishes it from `path`'s
     safetensors files (sharded index json included) while concurrent callers wait and attach.
     The model is built in the bundle's dtype with its parameters on the meta device, then
-    assigned the shared tensors (frozen, read-only) and put in eval mode.
+    assigned the shared tensors (frozen, read-only) and put in eval mode. strict=False allows
+    tensors the bundle lacks (a new task head): they get private memory and the model's own
+    initialization, and stay trainable.
 
     Raises FileNotFoundError naming the bundle (publish=False) or the directory, and
     RuntimeError naming the tensors that do not match the model (nothing is loaded then)."""
@@ -203,12 +205,30 @@ def from_pretrained(cls, path, *, bundle: str, config=None, publish: bool = True
         else:
             model = cls._from_config(config)
     oct.load_state_dict(model, handle, strict=strict, rename=_renamer(model, handle.keys()))
-    left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
-            if t.is_meta]
-    if left:
-        raise RuntimeError(f"bundle {bundle!r} left {len(left)} tensors of "
-                           f"{model.__class__.__name__} without data: {', '.join(left[:8])}")
+    _initialize_missing(model)
     return model.eval()
+
+
+def _initialize_missing(model: torch.nn.Module) -> None:
+    """What strict=False left on the meta device (a new head, say) gets private memory and the
+    model's own initialization, as transformers does for weights a checkpoint lacks. A module
+    is re-initialized only when none of its tensors came from the bundle: _init_weights writes
+    every tensor of the module it is given, and the shared ones are read-only."""
+    for module in model.modules():
+        own = {**module._parameters, **module._buffers}
+        missing = {n: t for n, t in own.items() if t is not None and t.is_meta}
+        if not missing:
+            continue
+        for n, t in missing.items():
+            fresh = torch.zeros_like(t, device="cpu")
+            if n in module._parameters:
+                module._parameters[n] = torch.nn.Parameter(fresh, requires_grad=t.requires_grad)
+            else:
+                module._buffers[n] = fresh
+        if len(missing) == len([t for t in own.values() if t is not None]) and \
+                hasattr(model, "_init_weights"):
+            with torch.no_grad():
+                model._init_weights(module)
 
 
 @contextlib.contextmanager
