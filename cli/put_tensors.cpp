@@ -77,7 +77,14 @@ int put_tensor_files(const std::string& name, const std::vector<std::string>& in
     return 0;
   }
   print_put_diagnostics(r.report, plan.warnings, quiet);
-  fmt::print("put {}: {}, {}, pages {}\n  path {}\n", r.segment.name(), tensor_summary(info.tensors),
+  // The kept small files are u8 entries of the table: count them apart from the tensors.
+  std::vector<tensor_entry> tensors;
+  for (const auto& t : info.tensors)
+    if (!t.name.starts_with(formats::kept_file_prefix)) tensors.push_back(t);
+  const std::size_t kept = info.tensors.size() - tensors.size();
+  const std::string summary = tensor_summary(tensors) +
+                              (kept == 0 ? "" : fmt::format(" and {} file{}", kept, kept == 1 ? "" : "s"));
+  fmt::print("put {}: {}, {}, pages {}\n  path {}\n", r.segment.name(), summary,
              format_bytes(info.data_size), pages_text(info), r.segment.path().string());
   constexpr std::size_t shown = 8;
   for (std::size_t i = 0; i < plan.files.size() && i < shown; ++i) {

@@ -30,7 +30,7 @@ TEST_F(PutCliTest, ShardedModelDirectoryBecomesOneBundle) {
   ASSERT_NO_FATAL_FAILURE(test::make_tensor_files("sharded", files_.path()));
   const auto put = onecopy({"put", "llm", (files_.path() / "model").string()});
   ASSERT_EQ(put.code, 0) << put.err;
-  EXPECT_CONTAINS(put.out, "put llm: 11 tensors (f32 10, u8 1)");  // u8: config.json, kept
+  EXPECT_CONTAINS(put.out, "put llm: 10 tensors (f32 10) and 1 file");  // config.json, kept
   EXPECT_CONTAINS(put.out, "kept 1 small files (config, tokenizer, …) as onecopy.files/*");
   EXPECT_CONTAINS(put.out, "model.safetensors.index.json: 10 tensors in 3 shards");
   EXPECT_CONTAINS(put.out, R"(metadata {"format":"pt"})");
