@@ -176,11 +176,28 @@ def test_missing_bundle_and_directory_without_weights_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nobundle"):
         onecopy.hf.from_pretrained(transformers.AutoModel, MODEL, bundle="nobundle",
                                    publish=False)
+    with pytest.raises(FileNotFoundError, match="nobundle"):
+        onecopy.hf.sentence_transformer(bundle="nobundle")
     empty = tmp_path / "noweights"
     shutil.copytree(MODEL, empty, ignore=shutil.ignore_patterns("*.safetensors"))
-    with pytest.raises(FileNotFoundError, match="noweights"):
+    with pytest.raises((FileNotFoundError, ValueError), match="noweights"):
         onecopy.hf.from_pretrained(transformers.AutoModel, empty, bundle="x")
     assert onecopy.ls() == []
+
+
+def test_the_bundle_alone_is_enough_its_kept_files_give_config_and_tokenizer():
+    """A bundle published from the folder (onecopy put NAME DIR) keeps config and tokenizer:
+    workers need only its name."""
+    onecopy.put("folder", str(MODEL))
+    model = onecopy.hf.sentence_transformer(bundle="folder")
+    normal = st.SentenceTransformer(str(MODEL), device="cpu", local_files_only=True)
+    assert np.array_equal(model.encode(SENTENCES), normal.encode(SENTENCES))
+    bare = onecopy.hf.from_pretrained(transformers.AutoModel, bundle="folder")
+    start, end = oct.mapping_range("folder")
+    assert all(start <= p.data_ptr() < end for p in bare.parameters())
+    oct.put_state_dict("weights-only", oct.state_dict("folder"))
+    with pytest.raises(FileNotFoundError, match="keeps no config.json"):
+        onecopy.hf.from_pretrained(transformers.AutoModel, bundle="weights-only")
 
 
 def test_a_bundle_that_does_not_match_the_model_names_the_tensor():
@@ -191,4 +208,4 @@ def test_a_bundle_that_does_not_match_the_model_names_the_tensor():
     oct.put_state_dict("wrong", tensors)
     with pytest.raises(RuntimeError, match=r"size mismatch for encoder\.layer\.0\.attention"
                                            r"\.self\.query\.weight"):
-        onecopy.hf.from_pretrained(transformers.AutoModel, MODEL, bundle="wrong")
+        onecopy.hf.from_pretrained(transformers.AutoModel, MODEL, bundle="wrong", publish=False)
