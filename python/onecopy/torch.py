@@ -8,8 +8,9 @@
 
 state_dict(name) gives tensors whose memory IS the shared segment (data_ptr inside its mapping):
 no copy, no warning. The pages are mapped PROT_READ, so a write through one of them (an
-optimizer step, an in-place op) faults instead of corrupting the copy every other process uses.
-There is no Python-level error before the write: torch's "inference tensors" only raise *after*
+optimizer step, an in-place op) faults instead of corrupting the copy every other process uses
+(the process dies of SIGSEGV after the package's write-fault report names the segment, offset
+and tensor). There is no Python-level error before the write: torch's "inference tensors" only raise *after*
 the kernel has written (the version-counter bump comes last; checked with torch 2.15), so they
 would not protect anything, and they cannot join autograd (frozen base weights under LoRA).
 Loaded parameters are therefore ordinary tensors with requires_grad=False.
@@ -26,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from . import _api, _attach, _dtypes
+from . import _api, _dtypes
 from ._handle import Handle
 
 #: Engine dtype -> torch dtype name (getattr(torch, ...)); the F8 "fnuz" kinds and e8m0 only
