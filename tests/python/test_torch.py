@@ -216,6 +216,18 @@ def test_to_device_cpu_is_the_host_view_and_cuda_without_gpu_says_why():
         oct.to_device("tiny", "cuda:0")
 
 
+def test_pinning_chunks_cover_the_data_in_whole_pages():
+    """The CPU part of to_device's pinned registration (the cudaHostRegister calls need a GPU)."""
+    page = 4096
+    assert oct.register_chunks(100, 100, 1 << 20) == []
+    pieces = oct.register_chunks(5 * page + 100, 20 * page + 1, 4 * page + 7)
+    assert pieces[0][0] == 5 * page
+    assert all(size == 4 * page for _, size in pieces[:-1]) and pieces[-1][1] <= 4 * page
+    assert all(a + s == b for (a, s), (b, _) in zip(pieces, pieces[1:]))  # contiguous
+    assert pieces[-1][0] + pieces[-1][1] == 21 * page
+    assert oct.register_chunks(0, 3 * page, 1) == [(0, page), (page, page), (2 * page, page)]
+
+
 def test_tensors_keep_the_mapping_after_rm():
     h = oct.put_state_dict("tiny", reference())
     path = h.path
