@@ -6,8 +6,10 @@
     st = onecopy.hf.sentence_transformer("/models/minilm", bundle="minilm")
 
 The model directory gives the config (and tokenizer); the weights come from the bundle, which
-the first worker on the host publishes from the directory's safetensors files (model.safetensors
-or a sharded model.safetensors.index.json) while the others wait and attach. The model is built
+the first worker on the host publishes from the directory (onecopy.open_or_put: the safetensors
+files, a sharded model.safetensors.index.json included, and the small files) while the others
+wait and attach. A bundle published from the directory is enough on its own: leave path out and
+its kept files give the config and tokenizer. The model is built
 with its parameters on the meta device and then assigned the bundle's tensors
 (onecopy.torch.load_state_dict): no weight is read from disk or copied per worker.
 
@@ -27,6 +29,7 @@ import transformers
 from . import _api
 from . import torch as oct
 from ._handle import Handle
+
 
 def open_or_publish(bundle: str, path=None, *, numa: str = "auto", pages: str = "auto",
                     timeout: float = 600.0) -> Handle:
