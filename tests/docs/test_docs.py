@@ -128,7 +128,7 @@ class Run:
         (src / "main.cpp").write_text(f'#line {block.line} "{ROOT / self.path}"\n{block.code}')
         (src / "CMakeLists.txt").write_text(
             "cmake_minimum_required(VERSION 3.25)\n"
-            "project(docs_block LANGUAGES CXX)\n"
+            "project(docs_block LANGUAGES C CXX)\n"
             "set(CMAKE_CXX_STANDARD 20)\n"
             "find_package(onecopy REQUIRED)\n"
             "add_executable(block main.cpp)\n"
