@@ -9,6 +9,10 @@
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
 # --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
+# --vllm builds a separate virtual environment with vLLM (PyPI's build, which pins its own torch)
+# at $ONECOPY_VLLM_VENV (default /opt/onecopy/venv-vllm) for tests/vllm; the system python's
+# torch and transformers stay as they are. Several GB; best effort: a failure warns and the vllm
+# tests skip with the reason.
 set -euo pipefail
 
 debian_packages=(
@@ -21,6 +25,7 @@ debian_packages=(
 extra_debian=()
 optional_debian=()
 python_packages=()
+vllm=0
 for arg in "$@"; do
   case "$arg" in
     --python) python_packages+=(numpy pytest safetensors nanobind joblib ml_dtypes) ;;
@@ -28,6 +33,7 @@ for arg in "$@"; do
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
+    --vllm) vllm=1; extra_debian+=(python3-venv) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
@@ -79,5 +85,16 @@ if [ ${#python_packages[@]} -gt 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: pip install ${need[*]}" >&2
     "$py" -m pip install -q "${need[@]}"
+  fi
+fi
+
+if [ $vllm -eq 1 ]; then
+  venv=${ONECOPY_VLLM_VENV:-/opt/onecopy/venv-vllm}
+  if ! "$venv/bin/python" -c "import vllm, pytest, safetensors" 2>/dev/null; then
+    echo "install-deps: vLLM in its own venv at $venv" >&2
+    if ! { "${PYTHON:-python3}" -m venv "$venv" &&
+           "$venv/bin/python" -m pip install -q vllm pytest safetensors numpy; }; then
+      echo "install-deps: warning: could not install vLLM into $venv; the vllm tests will skip" >&2
+    fi
   fi
 fi
