@@ -31,8 +31,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterable, Iterator
 
@@ -129,27 +127,37 @@ def open_or_publish(name: str, model_dir: str, *, publish: bool = True,
     files = checkpoint_files(model_dir)
     if hasattr(onecopy, "open_or_put"):  # the package's own create-once put of files
         return onecopy.open_or_put(name, model_dir if len(files) > 1 else files[0])
-    return _publish_with_cli(name, files if len(files) == 1 else [model_dir], wait_seconds)
+    return _publish_from_files(name, files, wait_seconds)
 
 
-def _publish_with_cli(name, inputs, wait_seconds):
-    """`onecopy put NAME INPUTS` (create-once: a loser of the race waits and attaches)."""
+def _publish_from_files(name, files, wait_seconds):
+    """Publishes the safetensors files as bundle `name` through onecopy.torch.put_state_dict.
+    A process that loses the race (EBUSY while the winner fills) waits and attaches the
+    winner's bundle; if the winner dies before publishing, its lock is gone and the next try
+    here publishes instead."""
+    import errno
+
     import onecopy
+    import onecopy.torch
+    from safetensors import safe_open
 
-    cli = shutil.which("onecopy")
-    if cli is None:
-        raise FileNotFoundError(f"onecopy.vllm: cannot publish bundle {name!r}: this onecopy "
-                                f"package has no open_or_put and no 'onecopy' command is on PATH")
-    p = subprocess.run([cli, "put", name, *inputs], capture_output=True, text=True)
+    tensors = {}
+    for file in files:  # safe_open maps the file; get_tensor copies one tensor out of it
+        with safe_open(file, framework="pt") as f:
+            tensors.update((key, f.get_tensor(key)) for key in f.keys())
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
             return onecopy.open(name)
         except FileNotFoundError:
-            # put failed: another process may be publishing it (EBUSY) or it failed for good.
-            if "another process is creating it" not in p.stderr:
-                raise RuntimeError(f"onecopy.vllm: publishing bundle {name!r} from "
-                                   f"{', '.join(inputs)} failed: {p.stderr.strip()}") from None
+            pass
+        try:
+            onecopy.torch.put_state_dict(name, tensors)
+        except FileExistsError:
+            pass  # published between our open and our put
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
             if time.monotonic() > deadline:
                 raise TimeoutError(f"onecopy.vllm: bundle {name!r} is still being published by "
                                    f"another process after {wait_seconds:g} s") from None
