@@ -93,7 +93,7 @@ if [ $vllm -eq 1 ]; then
   if ! "$venv/bin/python" -c "import vllm, pytest, safetensors" 2>/dev/null; then
     echo "install-deps: vLLM in its own venv at $venv" >&2
     if ! { "${PYTHON:-python3}" -m venv "$venv" &&
-           "$venv/bin/python" -m pip install -q vllm pytest safetensors numpy; }; then
+           "$venv/bin/python" -m pip install -q "vllm==0.33.0" pytest safetensors numpy; }; then
       echo "install-deps: warning: could not install vLLM into $venv; the vllm tests will skip" >&2
     fi
   fi
