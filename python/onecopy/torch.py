@@ -180,12 +180,12 @@ def load_state_dict(model: torch.nn.Module, name_or_handle, strict: bool = True,
     unexpected = [k for k in tensors if k not in expected]
     errors = []
     if strict and (missing or unexpected):
+        if missing:  # torch's order and wording
+            errors.append("Missing key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in missing) + ". ")
         if unexpected:
             errors.append("Unexpected key(s) in state_dict: "
                           + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-        if missing:
-            errors.append("Missing key(s) in state_dict: "
-                          + ", ".join(f'"{k}"' for k in missing) + ". ")
     for k, current in expected.items():
         new = tensors.get(k)
         if new is None:
