@@ -93,7 +93,7 @@ def test_publish_on_first_use_by_racing_processes(tmp_path, sharded):
     folder = tmp_path / "model"
     tensors = _write_model(folder, sharded)
     name = ov.bundle_name_for(str(folder))
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")  # torch is imported already: no CUDA here, forking is safe
     barrier, out = ctx.Barrier(4), ctx.Queue()
     workers = [ctx.Process(target=_attach_in_worker, args=(name, str(folder), barrier, out))
                for _ in range(4)]
