@@ -126,7 +126,8 @@ def open_or_publish(name: str, model_dir: str, *, publish: bool = True,
                 f"model_loader_extra_config={{'publish': True}}") from None
     files = checkpoint_files(model_dir)
     if hasattr(onecopy, "open_or_put"):  # the package's own create-once put of files
-        return onecopy.open_or_put(name, model_dir if len(files) > 1 else files[0])
+        return onecopy.open_or_put(name, model_dir if len(files) > 1 else files[0],
+                                   timeout=wait_seconds)
     return _publish_from_files(name, files, wait_seconds)
 
 
