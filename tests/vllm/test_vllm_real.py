@@ -4,7 +4,7 @@ scripts/install-deps.sh --vllm builds). vLLM's CPU platform (VLLM_TARGET_DEVICE=
 real LlamaForCausalLM with its own parallel layers, on a tiny Llama checkpoint written here by
 transformers; the onecopy loader must give it exactly the weights vLLM's own safetensors loader
 gives, from one shared copy. Not run here: a forward pass (this PyPI build of vLLM has no CPU
-kernels, vllm._C), GPUs, and tensor parallelism over several processes."""
+kernels, vllm._C) and GPUs."""
 import os
 import subprocess
 import sys
@@ -33,6 +33,22 @@ print(inside, loader.shared[0], float(sum(p.double().sum() for p in model.parame
 """
 
 
+_TP_RANK = r"""
+import os, sys
+os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+import torch, onecopy.torch
+from test_vllm_real import load_with
+rank, world, port = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+reference, _ = load_with(sys.argv[1], "safetensors", rank=rank, world=world, port=port)
+model, loader = load_with(sys.argv[1], "onecopy", {"bundle": "tiny-tp"}, rank=rank, world=world)
+ref = dict(reference.named_parameters())
+same = all(torch.equal(p, ref[n]) for n, p in model.named_parameters())
+start, end = onecopy.torch.mapping_range("tiny-tp")
+inside = sorted(n for n, p in model.named_parameters() if start <= p.data_ptr() < end)
+print(same, tuple(ref["model.embed_tokens.weight"].shape), ",".join(inside))
+"""
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -57,22 +73,26 @@ def store(tmp_path_factory):
 _distributed = []
 
 
-def load_with(model_dir, load_format, extra=None, port=29533):
-    """vLLM's own path: VllmConfig → get_model_loader → load_model, TP=1 on the CPU."""
-    from vllm.config import DeviceConfig, LoadConfig, ModelConfig, VllmConfig, set_current_vllm_config
+def load_with(model_dir, load_format, extra=None, port=29533, rank=0, world=1):
+    """vLLM's own path: VllmConfig → get_model_loader → load_model on the CPU, as tensor-parallel
+    rank `rank` of `world` (gloo; the first call in a process sets up the process group)."""
+    from vllm.config import (DeviceConfig, LoadConfig, ModelConfig, ParallelConfig, VllmConfig,
+                             set_current_vllm_config)
     from vllm.distributed import init_distributed_environment, initialize_model_parallel
     from vllm.model_executor.model_loader import get_model_loader
 
     ov.register()
     mc = ModelConfig(model=model_dir, dtype="float32", max_model_len=128)
     lc = LoadConfig(load_format=load_format, model_loader_extra_config=extra or {})
-    vc = VllmConfig(model_config=mc, load_config=lc, device_config=DeviceConfig("cpu"))
+    vc = VllmConfig(model_config=mc, load_config=lc, device_config=DeviceConfig("cpu"),
+                    parallel_config=ParallelConfig(tensor_parallel_size=world))
     loader = get_model_loader(lc)
     with set_current_vllm_config(vc):
         if not _distributed:
-            init_distributed_environment(world_size=1, rank=0, local_rank=0, backend="gloo",
+            init_distributed_environment(world_size=world, rank=rank, local_rank=rank,
+                                         backend="gloo",
                                          distributed_init_method=f"tcp://127.0.0.1:{port}")
-            initialize_model_parallel(1, 1)
+            initialize_model_parallel(world, 1)
             _distributed.append(True)
         return loader.load_model(vllm_config=vc, model_config=mc), loader
 
@@ -123,6 +143,27 @@ def test_replicas_in_other_processes_attach_the_same_copy(model_dir):
     assert results[0] == results[1]  # same parameters, same number mapped from the segment
     assert int(results[0][0]) == int(results[0][1]) > 0
     assert [s["name"] for s in onecopy.ls()] == ["tiny"]  # still one bundle on the host
+
+
+def test_tensor_parallel_ranks_take_their_shards_from_one_copy(model_dir):
+    """TP=2 over gloo: each rank's parameters equal vLLM's own loader's for that rank (vocab and
+    column shards), both ranks read one bundle (published by whichever came first), and the
+    weights every rank holds whole (the norms) are the shared copy in both."""
+    here = os.path.dirname(__file__)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    procs = [subprocess.Popen([sys.executable, "-c", _TP_RANK, model_dir, str(rank), "2", "29561"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in range(2)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err[-3000:]
+        results.append(out.strip().splitlines()[-1].split())
+    norms = ",".join(sorted(f"model.layers.{i}.{n}.weight" for i in range(2)
+                            for n in ("input_layernorm", "post_attention_layernorm"))
+                     + ["model.norm.weight"])
+    assert results == [["True", "(128,", "64)", norms]] * 2  # half of the 256-row vocabulary each
+    assert "tiny-tp" in [s["name"] for s in onecopy.ls()]
 
 
 def test_missing_bundle_and_mismatched_tensors_are_named(model_dir, tmp_path):
