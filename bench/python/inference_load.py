@@ -3,22 +3,26 @@
 """Inference workers loading one model: 4 workers on one host, each needing the same weights.
 
 A synthetic safetensors model (--size, default 1.5 GiB of bf16 tensors shaped like a
-transformer's) is loaded by --workers processes (forked, released together) four ways, in one run:
+transformer's) is loaded by --workers processes (forked, released together) four ways, in one
+run. "Loaded" means the worker's model parameters hold the weights, as load_state_dict leaves
+them:
 
-- onecopy: onecopy.torch.state_dict(bundle) over a segment published once (`onecopy put`; its
-  time is printed apart, it happens once per host, not per worker);
-- load_file: safetensors.torch.load_file(path): a private copy per worker;
-- safe_open: safetensors' safe_open(path, "pt") + get_tensor for every name (mmap of the file:
-  page-cache pages, shared, copy-on-write);
-- torch_load_mmap: torch.load(path.pt, mmap=True, weights_only=True) (same idea, torch format).
+- onecopy: onecopy.torch.state_dict(bundle), assigned (no copy), over a segment published once
+  (`onecopy put`; its time is printed apart: once per host, not per worker);
+- load_file: safetensors.torch.load_file(path) then copied into the model's own parameters
+  (load_state_dict's default, copy_): a private copy per worker. (load_file alone maps the file
+  copy-on-write in recent safetensors; the copy into the parameters is what makes it private.)
+- safe_open: safe_open(path, "pt") + get_tensor for every name, assigned: tensors over a
+  copy-on-write mmap of the file (page-cache pages, shared while nobody writes);
+- torch_load_mmap: torch.load(path.pt, mmap=True, weights_only=True), assigned (same idea).
 
-Per worker: "ready" = seconds from release to holding every tensor; "first pass" = ready plus
+Per worker: "ready" = seconds from release to holding every weight; "first pass" = ready plus
 reading every byte once (what the first forward pass pays: mmap variants fault pages in here).
-Memory, with every worker holding its tensors after the first pass: the workers' total Pss plus
-their share of hugetlb pages (onecopy.memory_of), minus the same workers' total before loading;
-/dev/shm used is printed apart (the onecopy segment lives there; its pages are in the Pss above
-once mapped, so do not add the two). The page cache is warm for the file-based ways (each file is
-read once before its case) — the kindest setting for them.
+Memory, with every worker holding its weights after the first pass: the workers' total Pss plus
+their share of hugetlb pages (onecopy.memory_of), minus the same workers' total before loading.
+/dev/shm used is printed apart (the onecopy segment lives there; its pages are also in the Pss
+above once mapped: do not add the two). The page cache is warm for the file-based ways (each
+file is read once before its case), the kindest setting for them.
 
 Targets (issue 14): onecopy ready >= 5x faster than load_file (median per worker), memory <= 1.1x
 one copy of the weights (beyond the workers' own baseline). Printed as PASS/MISS; this script
@@ -39,6 +43,7 @@ import sys
 import tempfile
 import time
 
+import safetensors
 import torch
 
 import onecopy
@@ -69,8 +74,9 @@ def synthetic_model(size: int) -> dict[str, torch.Tensor]:
 
 
 def read_all(tensors: dict[str, torch.Tensor]) -> int:
-    """Reads every byte once (a checksum of them), as a first forward pass would touch them."""
-    return int(sum(int(t.reshape(-1).view(torch.uint8).sum(dtype=torch.int64)) for t in tensors.values()))
+    """Reads every byte once, as a first forward pass would: a wrapping sum of 8-byte words
+    (the synthetic tensors' sizes are multiples of 8 bytes)."""
+    return int(sum(int(t.reshape(-1).view(torch.int64).sum()) for t in tensors.values()))
 
 
 def load(way: str, paths: dict) -> dict[str, torch.Tensor]:
@@ -78,7 +84,11 @@ def load(way: str, paths: dict) -> dict[str, torch.Tensor]:
         return oct.state_dict(paths["bundle"])
     if way == "load_file":
         from safetensors.torch import load_file
-        return load_file(paths["safetensors"])
+        loaded = load_file(paths["safetensors"])
+        params = {k: torch.empty_like(v) for k, v in loaded.items()}  # the model's parameters
+        for k, v in loaded.items():
+            params[k].copy_(v)
+        return params
     if way == "safe_open":
         from safetensors import safe_open
         with safe_open(paths["safetensors"], "pt") as f:
@@ -101,9 +111,10 @@ def worker(way, paths, go, results, done):
     del tensors
 
 
-def shm_used() -> int:
-    s = os.statvfs("/dev/shm")
-    return (s.f_blocks - s.f_bfree) * s.f_frsize
+def store_bytes() -> int:
+    """Bytes the onecopy store (ONECOPY_DIR, in /dev/shm) really holds (allocated blocks)."""
+    d = os.environ["ONECOPY_DIR"]
+    return sum(os.stat(os.path.join(d, f)).st_blocks * 512 for f in os.listdir(d))
 
 
 def warm(path: str) -> None:
@@ -122,11 +133,10 @@ def run_case(way: str, paths: dict, workers: int) -> dict:
         p.start()
     time.sleep(0.5)  # let every worker reach the barrier
     baseline = sum(onecopy.memory_of(p.pid)["total"] for p in procs)
-    shm_before = shm_used()
     go.set()
     got = [results.get(timeout=900) for _ in procs]
     memory = sum(onecopy.memory_of(p.pid)["total"] for p in procs) - baseline
-    shm = shm_used() - shm_before
+    shm = store_bytes() if way == "onecopy" else 0  # the others use no shared memory file
     done.set()
     for p in procs:
         p.join(60)
@@ -172,7 +182,9 @@ def main() -> int:
         info = onecopy.open(paths["bundle"]).info()
         print(f"inference_load: {len(info['tensors'])} bf16 tensors, {weights / GiB:.2f} GiB, "
               f"{args.workers} workers, page size {info['page_size']}, "
-              f"publish once (onecopy put): {publish:.2f} s", flush=True)
+              f"publish once (onecopy put): {publish:.2f} s; torch {torch.__version__}, "
+              f"safetensors {safetensors.__version__}; load {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} CPUs", flush=True)
 
         ways = ["onecopy", "load_file", "safe_open", "torch_load_mmap"]
         runs = {w: [] for w in ways}
@@ -190,11 +202,11 @@ def main() -> int:
                        and len({x["checksum"] for w2 in ways for x in runs[w2]}) == 1}
         one = rows["onecopy"]
         print(f"{'way':<16}{'ready s':>10}{'first pass s':>14}{'memory GiB':>12}"
-              f"{'copies':>8}{'/dev/shm +GiB':>15}{'ready vs onecopy':>18}  bytes agree")
+              f"{'copies':>8}{'/dev/shm GiB':>14}{'ready vs onecopy':>18}  bytes agree")
         for w in ways:
             r = rows[w]
             print(f"{w:<16}{r['ready']:>10.4f}{r['first_pass']:>14.3f}{r['memory'] / GiB:>12.2f}"
-                  f"{r['memory'] / weights:>8.2f}{r['shm_added'] / GiB:>15.2f}"
+                  f"{r['memory'] / weights:>8.2f}{r['shm_added'] / GiB:>14.2f}"
                   f"{r['ready'] / one['ready']:>17.1f}x  {r['checksums_agree']}")
         speedup = rows["load_file"]["ready"] / one["ready"]
         copies = one["memory"] / weights

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import threading
-import time
-from pathlib import Path
 
 import torch
 import transformers
@@ -31,69 +28,15 @@ from . import _api
 from . import torch as oct
 from ._handle import Handle
 
-_SINGLE = "model.safetensors"
-_INDEX = "model.safetensors.index.json"
-
-
-def weight_files(path) -> list[Path]:
-    """The safetensors files of a model directory: the shards an index json names (in order),
-    else model.safetensors. Raises FileNotFoundError naming the directory when it has neither."""
-    d = Path(path)
-    index = d / _INDEX
-    if index.is_file():
-        with open(index) as f:
-            weight_map = json.load(f).get("weight_map")
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise ValueError(f"{index}: no weight_map")
-        return [d / s for s in dict.fromkeys(weight_map.values())]
-    if (d / _SINGLE).is_file():
-        return [d / _SINGLE]
-    raise FileNotFoundError(errno.ENOENT, f"no {_SINGLE} or {_INDEX} in model directory", str(d))
-
-
-def _publish(bundle: str, path, numa: str, pages: str) -> Handle:
-    """Reads the directory's safetensors files once and publishes them as one bundle."""
-    from safetensors.torch import load_file
-
-    tensors: dict[str, torch.Tensor] = {}
-    for f in weight_files(path):
-        for k, v in load_file(str(f)).items():
-            if k in tensors:
-                raise ValueError(f"{path}: tensor {k!r} is in more than one shard (again in {f})")
-            tensors[k] = v
-    return oct.put_state_dict(bundle, tensors, numa, pages)
-
-
 def open_or_publish(bundle: str, path=None, *, numa: str = "auto", pages: str = "auto",
                     timeout: float = 600.0) -> Handle:
-    """The bundle, published from model directory `path` by the first caller on the host; the
-    others wait (up to timeout seconds) and attach. path=None only attaches.
-
-    Uses onecopy.open_or_put when the package has it (it also keeps the folder's small files);
-    else publishes with put and waits on the engine's create lock (EBUSY) the same way."""
+    """The bundle, published from model directory `path` (its safetensors files, a sharded
+    model.safetensors.index.json included, and its small files: config, tokenizer) by the first
+    caller on the host; the others wait (up to timeout seconds) and attach (onecopy.open_or_put:
+    a bundle published from other files is a ValueError). path=None only attaches."""
     if path is None:
         return _api.open(bundle)
-    import onecopy
-
-    if hasattr(onecopy, "open_or_put"):
-        return onecopy.open_or_put(bundle, str(path), numa=numa, pages=pages, timeout=timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return _api.open(bundle)
-        except FileNotFoundError:
-            pass
-        try:
-            return _publish(bundle, path, numa, pages)
-        except FileExistsError:
-            continue  # another worker published first: attach it
-        except OSError as e:
-            if e.errno != errno.EBUSY:
-                raise
-        if time.monotonic() > deadline:  # another worker is still publishing
-            raise TimeoutError(errno.ETIMEDOUT, f"waited {timeout:g} s for another process to "
-                               f"publish bundle {bundle!r}")
-        time.sleep(0.05)
+    return _api.open_or_put(bundle, str(path), numa=numa, pages=pages, timeout=timeout)
 
 
 def _ignored(patterns, key: str) -> bool:
@@ -180,7 +123,7 @@ def _default_dtype(dtype):
         torch.set_default_dtype(before)
 
 
-def from_pretrained(cls, path, *, bundle: str, config=None, publish: bool = True,
+def from_pretrained(cls, path=None, *, bundle: str, config=None, publish: bool = True,
                     numa: str = "auto", pages: str = "auto", timeout: float = 600.0,
                     strict: bool = True, **config_kwargs):
     """A transformers model of class `cls` (AutoModel, AutoModelForCausalLM, BertModel, ...)
@@ -193,10 +136,16 @@ def from_pretrained(cls, path, *, bundle: str, config=None, publish: bool = True
     tensors the bundle lacks (a new task head): they get private memory and the model's own
     initialization, and stay trainable.
 
+    path=None: the bundle alone, published from a model directory by `onecopy put NAME DIR` or
+    onecopy.put/open_or_put (which keep the folder's config and tokenizer files in it): its
+    files are materialized once per host in a cache folder (Handle.materialize) for the config.
+
     Raises FileNotFoundError naming the bundle (publish=False) or the directory, and
     RuntimeError naming the tensors that do not match the model (nothing is loaded then)."""
     handle = open_or_publish(bundle, path if publish else None, numa=numa, pages=pages,
                              timeout=timeout)
+    if path is None:
+        path = _files_of(handle)
     if config is None:
         config = transformers.AutoConfig.from_pretrained(str(path), **config_kwargs)
     with _default_dtype(_bundle_dtype(handle)), _parameters_on_meta():
@@ -207,6 +156,15 @@ def from_pretrained(cls, path, *, bundle: str, config=None, publish: bool = True
     oct.load_state_dict(model, handle, strict=strict, rename=_renamer(model, handle.keys()))
     _initialize_missing(model)
     return model.eval()
+
+
+def _files_of(handle: Handle):
+    """The folder holding the bundle's kept files (config.json, tokenizer, ...)."""
+    if "config.json" not in handle.files:
+        raise FileNotFoundError(errno.ENOENT, f"bundle {handle.name!r} keeps no config.json "
+                                "(publish it from the model directory: onecopy put NAME DIR), "
+                                "pass the model directory as path", handle.name)
+    return handle.materialize()
 
 
 def _initialize_missing(model: torch.nn.Module) -> None:
@@ -253,12 +211,16 @@ def weights_from(bundle: str, path, **kwargs):
         transformers.PreTrainedModel.from_pretrained = classmethod(pretrained)
 
 
-def sentence_transformer(path, *, bundle: str, device: str = "cpu", **kwargs):
+def sentence_transformer(path=None, *, bundle: str, device: str = "cpu", **kwargs):
     """A sentence_transformers.SentenceTransformer from local directory `path` (modules.json
     layout: Transformer, Pooling, Normalize, ...) whose transformer weights come from `bundle`
-    (published from the directory by the first caller, as from_pretrained does).
-    kwargs go to from_pretrained (publish, numa, pages, timeout, strict)."""
+    (published from the directory by the first caller, as from_pretrained does). path=None:
+    the folder's files kept in the bundle (see from_pretrained). kwargs go to from_pretrained
+    (publish, numa, pages, timeout, strict)."""
     from sentence_transformers import SentenceTransformer
 
+    if path is None:
+        path = _files_of(_api.open(bundle))
+        kwargs["publish"] = False  # the materialized folder holds no weights: attach only
     with weights_from(bundle, path, **kwargs):
         return SentenceTransformer(str(path), device=device, local_files_only=True)

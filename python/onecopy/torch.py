@@ -8,8 +8,9 @@
 
 state_dict(name) gives tensors whose memory IS the shared segment (data_ptr inside its mapping):
 no copy, no warning. The pages are mapped PROT_READ, so a write through one of them (an
-optimizer step, an in-place op) faults instead of corrupting the copy every other process uses.
-There is no Python-level error before the write: torch's "inference tensors" only raise *after*
+optimizer step, an in-place op) faults instead of corrupting the copy every other process uses
+(the process dies of SIGSEGV after the package's write-fault report names the segment, offset
+and tensor). There is no Python-level error before the write: torch's "inference tensors" only raise *after*
 the kernel has written (the version-counter bump comes last; checked with torch 2.15), so they
 would not protect anything, and they cannot join autograd (frozen base weights under LoRA).
 Loaded parameters are therefore ordinary tensors with requires_grad=False.
@@ -26,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from . import _api, _attach, _dtypes
+from . import _api, _dtypes
 from ._handle import Handle
 
 #: Engine dtype -> torch dtype name (getattr(torch, ...)); the F8 "fnuz" kinds and e8m0 only
@@ -345,32 +346,43 @@ def _cuda_unavailable(dev: torch.device) -> str:
     return ""
 
 
+def register_chunks(start: int, end: int, chunk_bytes: int,
+                    page: int = 4096) -> list[tuple[int, int]]:
+    """(address, size) pieces covering [start, end) for cudaHostRegister: page-aligned, each at
+    most chunk_bytes (rounded down to pages, at least one page); the first starts at start's
+    page, the last ends at end's page boundary (registration works on whole pages)."""
+    if end <= start:
+        return []
+    chunk = max(page, chunk_bytes - chunk_bytes % page)
+    at, stop = start - start % page, end + (-end) % page
+    pieces = []
+    while at < stop:
+        size = min(chunk, stop - at)
+        pieces.append((at, size))
+        at += size
+    return pieces
+
+
 def _register_host(handle: Handle, chunk_bytes: int) -> list[int]:
-    """Registers the segment's data with CUDA in chunks (page-aligned): the addresses that
-    succeeded. A failure warns with its reason and undoes the partial registration: copies then
-    read pageable memory."""
+    """Registers the segment's data with CUDA in chunks: the addresses that succeeded. A
+    failure warns with its reason and undoes the partial registration: copies then read
+    pageable memory (never a crash)."""
     import warnings
 
     cudart = torch.cuda.cudart()
     start, end = mapping_range(handle)
-    page = 4096
-    first = start - start % page
     done: list[int] = []
-    at = first
     # cudaHostRegisterPortable | cudaHostRegisterReadOnly (0x1 | 0x8): the pages are PROT_READ.
-    while at < end:
-        size = min(chunk_bytes, end - at)
-        size += (-size) % page
+    for at, size in register_chunks(start, end, chunk_bytes):
         err = cudart.cudaHostRegister(at, size, 0x1 | 0x8)
         if int(err) != 0:
-            warnings.warn(f"onecopy: pinning bundle {handle.name!r} at offset {at - first} "
+            warnings.warn(f"onecopy: pinning bundle {handle.name!r} at offset {at - start} "
                           f"({size} bytes) failed: cudaHostRegister error {int(err)}; copying "
                           "from pageable memory instead (slower H2D)", RuntimeWarning,
                           stacklevel=3)
             _unregister_host(done)
             return []
         done.append(at)
-        at += size
     return done
 
 

@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from collections.abc import Iterable, Iterator
 
 LOAD_FORMAT = "onecopy"
@@ -125,44 +124,10 @@ def open_or_publish(name: str, model_dir: str, *, publish: bool = True,
                 f"first (onecopy put {name} MODEL_DIR) or set "
                 f"model_loader_extra_config={{'publish': True}}") from None
     files = checkpoint_files(model_dir)
-    if hasattr(onecopy, "open_or_put"):  # the package's own create-once put of files
-        return onecopy.open_or_put(name, model_dir if len(files) > 1 else files[0],
-                                   timeout=wait_seconds)
-    return _publish_from_files(name, files, wait_seconds)
-
-
-def _publish_from_files(name, files, wait_seconds):
-    """Publishes the safetensors files as bundle `name` through onecopy.torch.put_state_dict.
-    A process that loses the race (EBUSY while the winner fills) waits and attaches the
-    winner's bundle; if the winner dies before publishing, its lock is gone and the next try
-    here publishes instead."""
-    import errno
-
-    import onecopy
-    import onecopy.torch
-    from safetensors import safe_open
-
-    tensors = {}
-    for file in files:  # safe_open maps the file; get_tensor copies one tensor out of it
-        with safe_open(file, framework="pt") as f:
-            tensors.update((key, f.get_tensor(key)) for key in f.keys())
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            return onecopy.open(name)
-        except FileNotFoundError:
-            pass
-        try:
-            onecopy.torch.put_state_dict(name, tensors)
-        except FileExistsError:
-            pass  # published between our open and our put
-        except OSError as e:
-            if e.errno != errno.EBUSY:
-                raise
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"onecopy.vllm: bundle {name!r} is still being published by "
-                                   f"another process after {wait_seconds:g} s") from None
-            time.sleep(0.05)
+    # Create-once: one process parses and copies the files, the others wait and attach; a
+    # bundle published from other files under this name is an error naming the difference.
+    return onecopy.open_or_put(name, model_dir if len(files) > 1 else files[0],
+                               timeout=wait_seconds)
 
 
 class _NamedWeights:

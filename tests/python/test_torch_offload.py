@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (onecopy[tor
 
 import onecopy  # noqa: E402
 import onecopy.torch as oct  # noqa: E402
-from workers import mapping_memory  # noqa: E402
+from workers import mapping_memory, private_bytes  # noqa: E402
 
 PROCESSES = 3
 LAYERS, WIDTH = 8, 1024  # 32 MiB of f32 weights
@@ -18,12 +18,6 @@ LAYERS, WIDTH = 8, 1024  # 32 MiB of f32 weights
 
 def mlp():
     return torch.nn.Sequential(*[torch.nn.Linear(WIDTH, WIDTH) for _ in range(LAYERS)])
-
-
-def private_bytes():
-    with open("/proc/self/smaps_rollup") as f:
-        fields = dict(line.split(":", 1) for line in f if ":" in line)
-    return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
 
 
 def worker(published, results, done):

@@ -42,6 +42,14 @@ def mapping_memory(path, pid="self"):
     return totals
 
 
+def private_bytes(pid="self"):
+    """Private_Clean + Private_Dirty of a process (smaps_rollup): memory no other process
+    shares, where a copy of the weights made by a worker would show up."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
+
+
 def describe(handle, i):
     """What a worker sees: its pid, whether the array is the shared mapping, a sum, writeable."""
     a = np.asarray(handle)
