@@ -252,7 +252,7 @@ class Handle:
             return target
         cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
         base = cache / "onecopy" / "files"
-        target = base / f"{self.name}-{self.info()['checksum']}"
+        target = base / f"{self.name}-{self.info()['checksum']:016x}"  # as onecopy stat shows it
         if target.is_dir():
             return target  # complete: it only ever appears by rename
         base.mkdir(parents=True, exist_ok=True)
