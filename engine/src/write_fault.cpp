@@ -90,12 +90,14 @@ void report(const detail::fault_record& r, std::uintptr_t addr) noexcept {
 
 void on_segv(int sig, siginfo_t* info, void* context) {
   const int saved_errno = errno;
-  if (info != nullptr && info->si_code == SEGV_ACCERR && !reported.exchange(true)) {
+  // Only faults in our mappings count: a runtime's own faults (guard pages a previous handler
+  // resolves) pass through without using up the one report.
+  if (info != nullptr && info->si_code == SEGV_ACCERR) {
     const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
     for (const auto& slot : records) {
       const detail::fault_record* r = slot.load(std::memory_order_acquire);
       if (r != nullptr && addr >= r->begin && addr < r->end) {
-        report(*r, addr);
+        if (!reported.exchange(true)) report(*r, addr);
         break;
       }
     }

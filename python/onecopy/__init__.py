@@ -5,10 +5,14 @@
     h = onecopy.put("table", np.arange(10_000_000))   # copy once into shared memory
     a = np.asarray(h)                                 # zero-copy, read-only
     pool.apply_async(work, [h, 3])                    # pickles the name, not the data
+    m = onecopy.open_or_put("bert", "path/to/model")  # a model folder, once per host; m is a
+                                                      # read-only Mapping, m.files its config
 
 Errors: OSError subclasses with errno (FileNotFoundError, FileExistsError, PermissionError,
 NoSpaceError, HugePagePoolError, OutOfMemoryError, TimeoutError), ValueError for bad arguments,
 FormatError (a ValueError) for a malformed segment file, FallbackError when strict=True.
+A write through a shared tensor dies of SIGSEGV after naming the segment and tensor (see
+onecopy.fault_handler). Guide: docs/python.md.
 """
 from ._core import (FallbackError, FormatError, HugePagePoolError, NoSpaceError,  # noqa: F401
                     OutOfMemoryError)

@@ -28,6 +28,12 @@ from . import _attach, _core, _dtypes
 _tables: "weakref.WeakKeyDictionary[_core.Segment, dict]" = weakref.WeakKeyDictionary()
 
 
+# Segment -> (tensor names without the kept files, read-only {relative path: bytes}): computed
+# once per mapping; keys(), len() and iteration use the first, Handle.files the second.
+_names: "weakref.WeakKeyDictionary[_core.Segment, list]" = weakref.WeakKeyDictionary()
+_files: "weakref.WeakKeyDictionary[_core.Segment, Mapping]" = weakref.WeakKeyDictionary()
+
+
 def _table(segment: _core.Segment) -> dict:
     table = _tables.get(segment)
     if table is None:
@@ -200,7 +206,11 @@ class Handle:
         """Tensor names of a bundle, in table order ([] for an array segment)."""
         if not self.is_bundle:
             return []
-        return [n for n in self._tensors if n and not n.startswith(FILES_PREFIX)]
+        names = _names.get(self._segment)
+        if names is None:
+            names = [n for n in self._tensors if n and not n.startswith(FILES_PREFIX)]
+            _names[self._segment] = names
+        return list(names)
 
     def __contains__(self, name) -> bool:
         return (self.is_bundle and isinstance(name, str) and name in self._tensors
@@ -211,9 +221,13 @@ class Handle:
         """The small files put kept from a model directory ({"config.json": b"...",
         "1_Pooling/config.json": ...}; files over 64 MiB and weights in other formats are left
         out), read-only; empty for segments made from arrays or single files."""
-        return types.MappingProxyType({
-            n[len(FILES_PREFIX):]: bytes(self._segment.export(n, False))
-            for n in self._tensors if n.startswith(FILES_PREFIX)})
+        files = _files.get(self._segment)
+        if files is None:
+            files = types.MappingProxyType({
+                n[len(FILES_PREFIX):]: bytes(self._segment.export(n, False))
+                for n in self._tensors if n.startswith(FILES_PREFIX)})
+            _files[self._segment] = files
+        return files
 
     def materialize(self, directory: str | os.PathLike | None = None) -> pathlib.Path:
         """Writes Handle.files into a folder a loader can read (AutoConfig.from_pretrained,
@@ -238,7 +252,7 @@ class Handle:
             return target
         cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
         base = cache / "onecopy" / "files"
-        target = base / f"{self.name}-{self.info()['checksum']}"
+        target = base / f"{self.name}-{self.info()['checksum']:016x}"  # as onecopy stat shows it
         if target.is_dir():
             return target  # complete: it only ever appears by rename
         base.mkdir(parents=True, exist_ok=True)
@@ -355,6 +369,9 @@ class Bundle(Handle, Mapping):
 
     def __iter__(self):
         return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(_names.get(self._segment) or self.keys())
 
     # Mapping compares contents; handles compare (and hash) by identity, as before.
     __eq__ = object.__eq__

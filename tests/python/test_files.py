@@ -118,7 +118,7 @@ def test_put_of_a_folder_keeps_its_small_files_and_materializes_them(tmp_path, m
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     where = pathlib.Path(out.stdout.strip())
     assert where.parent == tmp_path / "cache" / "onecopy" / "files"
-    assert where.name == f"m-{h.info()['checksum']}"
+    assert where.name == f"m-{h.info()['checksum']:016x}"
     assert (where / "1_Pooling" / "config.json").read_text() == '{"pooling_mode_mean_tokens": true}'
     assert sorted(p.name for p in where.iterdir()) == ["1_Pooling", "config.json", "tokenizer.json"]
     assert h.materialize(tmp_path / "here") == tmp_path / "here"
