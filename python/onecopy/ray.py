@@ -153,6 +153,9 @@ class Shared:
 
     def _fill(self, array: np.ndarray) -> None:
         global fetches
+        if self._source is None:
+            raise PublishError(f"onecopy.ray: {self.name!r} has no copy on {_where()} and the "
+                               "driver dropped its source (drop_source() after preload())")
         fetches += 1
         array[...] = ray.get(self._source[0])  # zero-copy from this node's object store
 
@@ -174,6 +177,13 @@ class Shared:
         ray.get([_preload.options(scheduling_strategy=_on(n)).remote(self) for n in nodes])
         return nodes
 
+    def drop_source(self) -> None:
+        """Lets Ray free the driver's array on every node (its object store keeps a copy on
+        each node that fetched it, until evicted). Call it after preload(): a node without a
+        copy cannot publish any more."""
+        if self.kind == "array":
+            self._source = None
+
     def release(self) -> int:
         """Removes this name's segments of this job from every alive node (processes that map
         them keep valid mappings) and lets go of the driver's array. Returns how many."""
@@ -182,7 +192,7 @@ class Shared:
             return 0
         removed = ray.get([_remove.options(scheduling_strategy=_on(n)).remote(self.name, self.job)
                            for n in _alive_nodes()])
-        self._source = None
+        self.drop_source()
         return sum(removed)
 
     def __enter__(self) -> "Shared":
