@@ -2,8 +2,10 @@
 #include "describe.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -92,6 +94,19 @@ nlohmann::json info_json(const segment_info& info) {
       {"metadata", info.metadata},
       {"tensors", tensors},
   };
+}
+
+void print_put_diagnostics(const create_report& report, const std::vector<std::string>& extra_warnings,
+                           bool quiet) {
+  if (quiet) return;
+  std::set<std::string> said;
+  auto say = [&](std::string_view kind, const std::string& text) {
+    std::string line = fmt::format("onecopy put: {}: {}\n", kind, text);
+    if (said.insert(line).second) std::fputs(line.c_str(), stderr);
+  };
+  for (const auto& f : report.fallbacks) say("fallback", f);
+  for (const auto& w : report.warnings) say("warning", w);
+  for (const auto& w : extra_warnings) say("warning", w);
 }
 
 }  // namespace onecopy::cli

@@ -28,6 +28,11 @@ namespace onecopy::cli {
 [[nodiscard]] std::string tensor_table(const std::vector<tensor_entry>& tensors, std::string_view indent = "  ");
 /// 16 lowercase hex digits.
 [[nodiscard]] std::string checksum_text(std::uint64_t checksum);
+/// put's diagnostics (the report's fallbacks and warnings, then extra warnings) on stderr as
+/// "onecopy put: fallback: …" / "onecopy put: warning: …", each distinct line once (replicas
+/// repeat theirs); nothing when quiet. stdout stays the result.
+void print_put_diagnostics(const create_report& report, const std::vector<std::string>& extra_warnings,
+                           bool quiet);
 /// ISO-8601 UTC from Unix nanoseconds.
 [[nodiscard]] std::string time_text(std::int64_t ns);
 

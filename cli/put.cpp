@@ -31,6 +31,7 @@ struct put_args {
   bool replace = false;
   bool when_unused = false;
   bool json = false;
+  bool quiet = false;
   unsigned threads = 0;
   put_plan_args plan;  // --gpus --cpus --budget --explain (put_plan.hpp)
 };
@@ -86,7 +87,7 @@ int run_put(const put_args& a) {
       throw usage_error("--dtype and --shape describe raw files; tensor files carry their own");
     // Placement is planned once the loader knows the bundle's size.
     std::optional<put_plan> planned;
-    return put_tensor_files(a.name, a.files, options_of(a), a.json,
+    return put_tensor_files(a.name, a.files, options_of(a), a.json, a.quiet,
                             [&](std::uint64_t bytes, create_options& opts) {
                               planned = plan_put(a.name, a.numa, a.pages, a.strict, a.plan, bytes, opts, a.json);
                               return planned->create;
@@ -131,8 +132,7 @@ int run_put(const put_args& a) {
     print_json(j);
     return 0;
   }
-  for (const auto& f : report.fallbacks) fmt::print("fallback: {}\n", f);
-  for (const auto& w : report.warnings) fmt::print("warning: {}\n", w);
+  print_put_diagnostics(report, {}, a.quiet);
   fmt::print("put {}: {}, pages {}\n  path {}\n", seg.name(), format_bytes(seg.info().data_size),
              pages_text(seg.info()), seg.path().string());
   fmt::print("  placement {}, pages per node: {}\n", seg.info().where.to_string(),
@@ -143,6 +143,23 @@ int run_put(const put_args& a) {
              format_seconds(secs(t2, t3)));
   for (const auto& line : replica_lines(report)) fmt::print("{}\n", line);
   return 0;
+}
+
+// The engine says that a name exists; the CLI says how to get past it, in its own spelling.
+int run_put_with_hints(const put_args& a) {
+  try {
+    return run_put(a);
+  } catch (const os_error& e) {
+    if (e.err() != EEXIST || a.replace) throw;
+    std::string path;
+    try {
+      path = store::from_environment().path_of(a.name).string();
+    } catch (const std::exception&) {
+      throw e;  // gone again: the engine's message stands
+    }
+    throw os_error(EEXIST, fmt::format("create segment '{}': {} exists (pass --replace, or 'onecopy rm {}' "
+                                       "first)", a.name, path, a.name));
+  }
 }
 
 }  // namespace
@@ -165,7 +182,8 @@ void add_put(CLI::App& app, registry& r) {
   sub->add_flag("--when-unused", a->when_unused, "Let 'onecopy gc' remove it once no process maps it");
   sub->add_option("--threads", a->threads, "Threads for populate, fill and checksum (default: all usable CPUs)");
   sub->add_flag("--json", a->json, "Print the result as JSON");
-  r.add(sub, [a] { return run_put(*a); });
+  sub->add_flag("-q,--quiet", a->quiet, "Print no diagnostics (page-size fallbacks, warnings) on stderr");
+  r.add(sub, [a] { return run_put_with_hints(*a); });
 }
 
 }  // namespace onecopy::cli

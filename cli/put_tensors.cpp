@@ -20,6 +20,15 @@ std::string gb_per_second(std::uint64_t bytes, double seconds) {
   return fmt::format("{:.2f} GB/s", static_cast<double>(bytes) / seconds / 1e9);
 }
 
+// The metadata as the files had it: the fingerprint is for programs, not for reading.
+std::string metadata_without_source(const std::string& metadata) {
+  if (metadata.empty()) return metadata;
+  auto j = nlohmann::json::parse(metadata, nullptr, false);
+  if (!j.is_object() || !j.contains(formats::source_key)) return metadata;
+  j.erase(std::string(formats::source_key));
+  return j.empty() ? std::string() : j.dump();
+}
+
 }  // namespace
 
 bool is_tensor_input(const std::vector<std::string>& inputs) {
@@ -34,9 +43,12 @@ bool is_tensor_input(const std::vector<std::string>& inputs) {
 }
 
 int put_tensor_files(const std::string& name, const std::vector<std::string>& inputs,
-                     create_options opts, bool json, const plan_placement& place) {
+                     create_options opts, bool json, bool quiet, const plan_placement& place) {
   const std::vector<fs::path> paths(inputs.begin(), inputs.end());
-  const formats::load_plan plan = formats::plan_load(paths);
+  // A model directory's config and tokenizer files travel with its weights, and the sources'
+  // fingerprint lets onecopy.open_or_put tell whether an existing bundle came from them.
+  const formats::load_plan plan =
+      formats::plan_load(paths, {.keep_small_files = true, .record_source = true});
   if (!place(plan.bytes(), opts)) return 0;
   store s = store::from_environment();
   const formats::load_result r = formats::load_into(s, name, plan, opts);
@@ -64,9 +76,7 @@ int put_tensor_files(const std::string& name, const std::vector<std::string>& in
     print_json(j);
     return 0;
   }
-  for (const auto& f : r.report.fallbacks) fmt::print("fallback: {}\n", f);
-  for (const auto& w : r.report.warnings) fmt::print("warning: {}\n", w);
-  for (const auto& w : plan.warnings) fmt::print("warning: {}\n", w);
+  print_put_diagnostics(r.report, plan.warnings, quiet);
   fmt::print("put {}: {}, {}, pages {}\n  path {}\n", r.segment.name(), tensor_summary(info.tensors),
              format_bytes(info.data_size), pages_text(info), r.segment.path().string());
   constexpr std::size_t shown = 8;
@@ -77,8 +87,8 @@ int put_tensor_files(const std::string& name, const std::vector<std::string>& in
   }
   if (plan.files.size() > shown) fmt::print("  … and {} more files\n", plan.files.size() - shown);
   for (const auto& n : plan.notes) fmt::print("  {}\n", n);
-  if (!info.metadata.empty())
-    fmt::print("  metadata {}\n", info.metadata.size() > 120 ? info.metadata.substr(0, 120) + "…" : info.metadata);
+  if (const std::string meta = metadata_without_source(info.metadata); !meta.empty())
+    fmt::print("  metadata {}\n", meta.size() > 120 ? meta.substr(0, 120) + "…" : meta);
   fmt::print("  placement {}, pages per node: {}\n", info.where.to_string(), histogram_text(info.histogram));
   fmt::print("  checksum {}   create {} (populate {}), fill {} ({}), publish {}\n",
              checksum_text(info.checksum), format_seconds(r.create_seconds),

@@ -1,21 +1,50 @@
 // SPDX-License-Identifier: Apache-2.0
-// onecopy rm NAME...: unlink segments; processes that map them keep their mappings.
+// onecopy rm NAME...: unlink segments; processes that map them keep their mappings. Every name
+// is tried: each failure is reported, and the exit code is 1 if any failed.
+#include <cerrno>
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include "cli.hpp"
 #include "onecopy/engine/store.hpp"
+#include "onecopy/error.hpp"
 
 namespace onecopy::cli {
+namespace {
+
+struct rm_args {
+  std::vector<std::string> names;
+  bool force = false;
+};
+
+int run_rm(const rm_args& a) {
+  store s = store::from_environment();
+  int code = 0;
+  for (const auto& n : a.names) {
+    try {
+      s.remove(n);
+    } catch (const os_error& e) {
+      if (a.force && e.err() == ENOENT) continue;
+      std::fprintf(stderr, "onecopy rm: %s\n", e.what());
+      code = 1;
+    } catch (const std::exception& e) {  // a bad name: said, and the others still go
+      std::fprintf(stderr, "onecopy rm: %s\n", e.what());
+      code = 1;
+    }
+  }
+  return code;
+}
+
+}  // namespace
 
 void add_rm(CLI::App& app, registry& r) {
-  auto names = std::make_shared<std::vector<std::string>>();
+  auto a = std::make_shared<rm_args>();
   auto* sub = app.add_subcommand("rm", "Remove segments (mappings that exist stay valid)");
-  sub->add_option("NAME", *names, "Segment names")->required();
-  r.add(sub, [names] {
-    store s = store::from_environment();
-    for (const auto& n : *names) s.remove(n);
-    return 0;
-  });
+  sub->add_option("NAME", a->names, "Segment names; each is removed, failures are reported "
+                  "(exit 1 if any)")->required();
+  sub->add_flag("-f,--force", a->force, "Ignore names that do not exist");
+  r.add(sub, [a] { return run_rm(*a); });
 }
 
 }  // namespace onecopy::cli

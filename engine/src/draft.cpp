@@ -185,6 +185,7 @@ segment draft::publish() && {
   s->fd = std::move(ro);
   s->map = std::move(chosen->map);
   s->info = chosen->info;
+  s->fault_report = detail::fault_registration(s->map.data(), s->map.size(), s->name, s->info);
   for (auto& r : d.replicas) r->fd.reset();
   d.fd.reset();
   return segment(std::move(s));

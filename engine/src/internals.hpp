@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "fault_registry.hpp"
 #include "file_lock.hpp"
 #include "onecopy/engine/draft.hpp"
 #include "onecopy/engine/segment.hpp"
@@ -48,6 +49,8 @@ struct segment::impl {
   sys::unique_fd fd;  // O_RDONLY, holds flock(LOCK_SH)
   sys::mapping map;
   segment_info info;
+  // After map and info: unregistered before they go (see write_fault.hpp).
+  detail::fault_registration fault_report;
   // Name → table position, built on the first lookup: a model's 20 000 tensors looked up one
   // by one would otherwise cost a quadratic scan.
   mutable std::once_flag index_once;

@@ -134,6 +134,7 @@ segment attach_open(std::string name, const std::filesystem::path& path, sys::un
       throw format_error(fmt::format("{}: checksum: data hashes to {:016x} but the header says "
                                      "{:016x} (corrupted?)", path.string(), sum, p->info.checksum));
   }
+  p->fault_report = fault_registration(p->map.data(), p->map.size(), p->name, p->info);
   return segment(std::move(p));
 }
 

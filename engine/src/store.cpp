@@ -466,8 +466,8 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
                     const create_options& opts, detail::file_lock lock) {
   const auto existing = s.files_of(name);
   if (!existing.empty() && !opts.replace)
-    throw os_error(EEXIST, fmt::format("create segment '{}': {} exists (pass replace/--replace, or "
-                                       "'onecopy rm {}' first)", name, existing.front().string(), name));
+    // No hint here: each front end adds its own spelling (put --replace, put(replace=True)).
+    throw os_error(EEXIST, fmt::format("create segment '{}': {} exists", name, existing.front().string()));
   // With the name's lock held, any temp file of this name (or of its replicas) belongs to a
   // creator that died.
   for (const auto& b : s.backings) {

@@ -13,14 +13,17 @@ FormatError (a ValueError) for a malformed segment file, FallbackError when stri
 from ._core import (FallbackError, FormatError, HugePagePoolError, NoSpaceError,  # noqa: F401
                     OutOfMemoryError)
 from ._core import memory_of
-from ._api import ls, open, open_or_create, put, rm
+from ._api import ls, open, open_or_create, open_or_put, put, rm
 from ._attach import forget
+from ._faults import fault_handler, install_unless_opted_out as _install_fault_handler
 from ._handle import Handle, Tensor
 from ._topology import topology
 
 __all__ = [
-    "put", "open", "open_or_create", "ls", "rm", "topology", "forget", "memory_of",
+    "put", "open", "open_or_create", "open_or_put", "fault_handler", "ls", "rm", "topology", "forget", "memory_of",
     "Handle", "Tensor",
     "FormatError", "FallbackError", "NoSpaceError", "HugePagePoolError", "OutOfMemoryError",
 ]
 __version__ = "0.1.0"
+
+_install_fault_handler()  # opt out: ONECOPY_FAULT_HANDLER=0 or onecopy.fault_handler(False)

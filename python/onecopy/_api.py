@@ -3,13 +3,42 @@
 environment names (ONECOPY_DIR, else the user's default store)."""
 from __future__ import annotations
 
+import errno
+import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from . import _attach, _dtypes, _placement
+from . import _attach, _core, _dtypes, _placement
 from ._handle import Handle
+
+# The metadata key under which a load from files records its sources' fingerprint.
+_SOURCE_KEY = "onecopy.source"
+
+
+def _is_path(data: Any) -> bool:
+    return isinstance(data, (str, os.PathLike))
+
+
+def _plan_files(source) -> "_core.LoadPlan":
+    """The engine's load plan of a file, model directory or shard index (headers only)."""
+    return _core.plan_files([os.fspath(source)])
+
+
+def _tensors_of(name: str, data) -> tuple[list, bool]:
+    """put's inputs as (tensors, bundle): [(tensor name, engine dtype, shape, uint8 bytes)]."""
+    if isinstance(data, Mapping):
+        if not data:
+            raise ValueError(f"put {name!r}: an empty mapping has no tensors")
+        tensors = []
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise ValueError(f"put {name!r}: tensor names are strings, got {key!r}")
+            tensors.append((key, *_prepare(value, f"put {name!r} tensor {key!r}")))
+        return tensors, True
+    return [("", *_prepare(data, f"put {name!r}"))], False
 
 
 def _prepare(value: Any, what: str) -> tuple[str, list[int], np.ndarray]:
@@ -31,40 +60,147 @@ def put(name: str, data, numa: str = "auto", pages: str = "auto", *, strict: boo
         replace: bool = False, remove_when_unused: bool = False, metadata: str = "") -> Handle:
     """Publishes data as the read-only segment `name` and returns its Handle.
 
-    data: an array-like (one array) or a mapping {tensor name: array-like} (a bundle, e.g. a
-    model's weights; order kept). The bytes are copied once into shared memory.
+    data: a path (str or os.PathLike), loaded exactly as `onecopy put NAME PATH` does: a
+    .safetensors or .npy file, a model directory (its *.safetensors.index.json, else every
+    .safetensors, else every .npy; and its small files — config, tokenizer, … — see
+    Handle.files) or a `*.safetensors.index.json`; one .npy file is a single array, the others
+    a bundle. Or an array-like (one array), or a mapping {tensor name: array-like} (a bundle,
+    e.g. a model's weights; order kept). The bytes are copied once into shared memory.
     numa: "auto" (the topology planner decides: bind, interleave, one replica per node or the
     kernel's default, with its reasons in handle.report["plan"]), "replicate[:N,M]", "local",
     "none", "bind:N[,M]", "interleave", "interleave:N,M". pages: "auto", "1g", "2m", "thp", "4k"; strict=True makes a page-size
     fallback an error (FallbackError) instead of a reason in handle.report["fallbacks"].
     replace: publish over an existing segment (readers keep the old one).
     remove_when_unused: `onecopy gc` removes it once no process maps it.
+    metadata: free text kept in the segment (arrays and mappings; files carry their own).
 
-    Raises FileExistsError when name exists (and not replace), ValueError for a bad name, dtype
-    or option, NoSpaceError / HugePagePoolError / OutOfMemoryError when memory runs out,
-    OSError with errno EBUSY while another process creates the same name.
+    Raises FileExistsError when name exists (and not replace), FileNotFoundError for a missing
+    path, onecopy.FormatError for a malformed file, ValueError for a bad name, dtype or option,
+    NoSpaceError / HugePagePoolError / OutOfMemoryError when memory runs out, OSError with errno
+    EBUSY while another process creates the same name.
     """
-    if isinstance(data, Mapping):
-        if not data:
-            raise ValueError(f"put {name!r}: an empty mapping has no tensors")
-        tensors = []
-        for key, value in data.items():
-            if not isinstance(key, str):
-                raise ValueError(f"put {name!r}: tensor names are strings, got {key!r}")
-            tensors.append((key, *_prepare(value, f"put {name!r} tensor {key!r}")))
-        bundle = True
-    else:
-        tensors = [("", *_prepare(data, f"put {name!r}"))]
-        bundle = False
-    nbytes = sum(t[3].size for t in tensors)
-    where = _placement.placement(numa, nbytes, pages, strict)
+    try:
+        return _put(name, data, numa, pages, strict, replace, remove_when_unused, metadata)
+    except FileExistsError as e:
+        if replace:
+            raise
+        # The engine's message is front-end neutral; say it the Python way.
+        raise FileExistsError(errno.EEXIST, f"{e.strerror} (pass replace=True, or "
+                              f"onecopy.rm({name!r}) first)") from None
+
+
+def _put(name, data, numa, pages, strict, replace, remove_when_unused, metadata) -> Handle:
     store_dir = _attach.current_store_dir()
-    seg, report = _attach.store(store_dir, fresh=True).put(
-        name, tensors, bundle, _placement.pages(pages), where.where, where.replicate_on,
-        strict, replace, remove_when_unused, metadata)
+    if _is_path(data):
+        if metadata:
+            raise ValueError(f"put {name!r}: metadata= is for arrays and mappings; tensor files "
+                             "carry their own (safetensors __metadata__)")
+        plan = _plan_files(data)
+        where = _placement.placement(numa, plan.nbytes, pages, strict)
+        seg, report = _attach.store(store_dir, fresh=True).put_files(
+            name, plan, _placement.pages(pages), where.where, where.replicate_on, strict,
+            replace, remove_when_unused)
+        report["load_notes"] = plan.notes
+        report["warnings"] += plan.warnings
+    else:
+        tensors, bundle = _tensors_of(name, data)
+        nbytes = sum(t[3].size for t in tensors)
+        where = _placement.placement(numa, nbytes, pages, strict)
+        seg, report = _attach.store(store_dir, fresh=True).put(
+            name, tensors, bundle, _placement.pages(pages), where.where, where.replicate_on,
+            strict, replace, remove_when_unused, metadata)
     report["plan"] = where.plan
     _attach.remember(store_dir, seg)
     return Handle(seg, store_dir, report)
+
+
+def open_or_put(name: str, source, *, numa: str = "auto", pages: str = "auto",
+                strict: bool = False, timeout: float = 600.0) -> Handle:
+    """Attaches `name`, publishing it from source first if nobody on the host has: exactly one
+    process loads it, the others wait (up to timeout seconds) and attach; if that process dies
+    mid-load, a waiter takes over. Nothing half-loaded is ever visible.
+
+    source: what put() takes (a path: file, model directory, shard index; an array-like; a
+    mapping of array-likes). A load from files records a fingerprint of its sources in the
+    segment (file names and sizes, a digest of each tensor file's header and of each small file:
+    no tensor data is read), so when the segment exists already and was published from other
+    files, this raises ValueError naming the name and the first difference. For arrays and
+    mappings the tensor table (names, dtypes, shapes) is compared, not the values.
+    Raises TimeoutError (errno ETIMEDOUT) after timeout, and what put() raises.
+    """
+    store_dir = _attach.current_store_dir()
+    if _is_path(source):
+        plan = _plan_files(source)
+        nbytes, expected = plan.nbytes, plan.tensors
+    else:
+        tensors, bundle = _tensors_of(name, source)
+        nbytes = sum(t[3].size for t in tensors)
+        expected = [{"name": t[0], "dtype": t[1], "shape": t[2]} for t in tensors]
+    try:
+        seg = _attach.attach(store_dir, name)  # published already (or mapped by this process)
+    except FileNotFoundError:
+        where = _placement.placement(numa, nbytes, pages, strict)
+        s = _attach.store(store_dir, fresh=True)
+        if _is_path(source):
+            seg = s.open_or_put_files(name, plan, _placement.pages(pages), where.where,
+                                      where.replicate_on, strict, float(timeout))
+        else:
+            seg = s.open_or_put_tensors(name, tensors, bundle, _placement.pages(pages),
+                                        where.where, where.replicate_on, strict, float(timeout))
+    if _is_path(source):
+        _check_same_files(name, seg, plan, source)
+    _check_same_tensors(name, seg, expected)
+    _attach.remember(store_dir, seg)
+    return Handle(seg, store_dir)
+
+
+def _recorded_source(seg) -> dict | None:
+    try:
+        meta = json.loads(seg.info()["metadata"] or "{}")
+    except ValueError:
+        return None
+    return meta.get(_SOURCE_KEY) if isinstance(meta, dict) else None
+
+
+def _check_same_files(name: str, seg, plan, source) -> None:
+    """Raises ValueError when segment name was published from other files than plan's."""
+    recorded, wanted = _recorded_source(seg), json.loads(plan.source)
+    if recorded is None:
+        raise ValueError(f"open_or_put {name!r}: the segment exists but was not published from "
+                         f"files (it records no source), so it cannot be checked against "
+                         f"{os.fspath(source)}: remove it (onecopy.rm) or use another name")
+    for kind in ("files", "kept"):
+        have = {e["name"]: e for e in recorded.get(kind, [])}
+        want = {e["name"]: e for e in wanted.get(kind, [])}
+        only_segment, only_source = sorted(have.keys() - want.keys()), sorted(want.keys() - have.keys())
+        if only_segment or only_source:
+            parts = [f"{', '.join(names)} only in the {where}"
+                     for names, where in ((only_segment, "segment"), (only_source, "source"))
+                     if names]
+            raise ValueError(f"open_or_put {name!r}: the segment was published from other "
+                             f"files: {'; '.join(parts)} ({os.fspath(source)})")
+        for n in sorted(have):
+            h, w = have[n], want[n]
+            if h != w:
+                what = ", ".join(f"{k} {h.get(k)} (segment) vs {w[k]} (source)"
+                                 for k in w if h.get(k) != w[k])
+                raise ValueError(f"open_or_put {name!r}: the segment was published from other "
+                                 f"content: {n}: {what} ({os.fspath(source)})")
+
+
+def _check_same_tensors(name: str, seg, expected: list) -> None:
+    """Raises ValueError when segment name's tensor table is not the expected one."""
+    have = [(t["name"], t["dtype"], tuple(t["shape"])) for t in seg.tensors()]
+    want = [(t["name"], t["dtype"], tuple(t["shape"])) for t in expected]
+    if have == want:
+        return
+    for h, w in zip(have, want):
+        if h != w:
+            raise ValueError(f"open_or_put {name!r}: the segment holds {h[0] or 'its array'!r} "
+                             f"{h[1]}{list(h[2])} where the source has {w[0] or 'its array'!r} "
+                             f"{w[1]}{list(w[2])}")
+    raise ValueError(f"open_or_put {name!r}: the segment holds {len(have)} tensors, the source "
+                     f"{len(want)}")
 
 
 def open(name: str) -> Handle:  # noqa: A001 - the natural name, like os.open / io.open

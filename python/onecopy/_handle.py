@@ -4,10 +4,20 @@
 Both give zero-copy, read-only numpy arrays (np.asarray, __array__) and DLPack
 (__dlpack__/__dlpack_device__). An array keeps the mapping alive after the Handle is gone.
 Both pickle by name only: unpickling attaches the segment in the receiving process.
+A bundle's Handle is a read-only Mapping {tensor name: array}; its small files (a model
+directory's config and tokenizer, kept by put) are in Handle.files, not among the tensors.
 """
 from __future__ import annotations
 
+import difflib
+import errno
+import os
+import pathlib
+import shutil
+import tempfile
+import types
 import weakref
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,6 +34,11 @@ def _table(segment: _core.Segment) -> dict:
         table = {t["name"]: t for t in segment.tensors()}
         _tables[segment] = table
     return table
+
+
+# Tensor-name prefix of the small files put keeps from a model directory (the engine's
+# formats::kept_file_prefix).
+FILES_PREFIX = "onecopy.files/"
 
 
 def _from_pickle(name: str, store_dir: str | None) -> "Handle":
@@ -119,6 +134,11 @@ class Handle:
 
     __slots__ = ("_segment", "_store_dir", "_tensors", "report", "__weakref__")
 
+    def __new__(cls, segment: _core.Segment, store_dir: str | None = None, report=None):
+        if cls is Handle and segment.is_bundle:
+            cls = Bundle  # a read-only Mapping of its tensors
+        return super().__new__(cls)
+
     def __init__(self, segment: _core.Segment, store_dir: str | None, report: dict | None = None):
         self._segment = segment
         self._store_dir = store_dir
@@ -152,6 +172,25 @@ class Handle:
         creator, tensors, ..."""
         return self._segment.info()
 
+    def sharing(self) -> dict:
+        """Whether this process really shares the segment, from its smaps (hugetlb counted:
+        the kernel leaves hugetlb pages out of Rss and Pss).
+
+        {"name", "nbytes": the segment's data, "mapped": bytes of the segment this process has
+        in its page tables (Rss + hugetlb of the mapping: shared pages, no copy),
+        "page_size": the mapping's page size, "process_private": bytes the whole process holds
+        that no other process can share (anonymous memory — heap, stacks, and any copy of the
+        weights — plus private hugetlb pages; smaps' Private_Clean would also count shared file
+        pages that only this process happens to map), "process_pss": its proportional share of everything it maps, hugetlb
+        included (onecopy.memory_of)}. A process that shares a model it has read maps about
+        nbytes and holds far less than nbytes privately."""
+        pages = _core.pages_of_mapping(self._segment.data_address)
+        private = _private_bytes()
+        return {"name": self.name, "nbytes": self.nbytes,
+                "mapped": pages["rss"] + pages["hugetlb"],
+                "page_size": pages["kernel_page_size"], "process_private": private,
+                "process_pss": _core.memory_of(os.getpid())["total"]}
+
     def verify(self) -> bool:
         """Recomputes the checksum (reads every page) and compares it with the header's."""
         return self._segment.verify()
@@ -159,10 +198,63 @@ class Handle:
     # -- bundles -----------------------------------------------------------------------------
     def keys(self) -> list[str]:
         """Tensor names of a bundle, in table order ([] for an array segment)."""
-        return [n for n in self._tensors if n] if self.is_bundle else []
+        if not self.is_bundle:
+            return []
+        return [n for n in self._tensors if n and not n.startswith(FILES_PREFIX)]
 
     def __contains__(self, name) -> bool:
-        return self.is_bundle and name in self._tensors
+        return (self.is_bundle and isinstance(name, str) and name in self._tensors
+                and not name.startswith(FILES_PREFIX))
+
+    @property
+    def files(self) -> Mapping[str, bytes]:
+        """The small files put kept from a model directory ({"config.json": b"...",
+        "1_Pooling/config.json": ...}; files over 64 MiB and weights in other formats are left
+        out), read-only; empty for segments made from arrays or single files."""
+        return types.MappingProxyType({
+            n[len(FILES_PREFIX):]: bytes(self._segment.export(n, False))
+            for n in self._tensors if n.startswith(FILES_PREFIX)})
+
+    def materialize(self, directory: str | os.PathLike | None = None) -> pathlib.Path:
+        """Writes Handle.files into a folder a loader can read (AutoConfig.from_pretrained,
+        AutoTokenizer.from_pretrained, ...) and returns it.
+
+        directory None: a per-user cache folder named after the segment and its checksum
+        ($XDG_CACHE_HOME or ~/.cache, then onecopy/files/NAME-CHECKSUM), written once: the
+        first caller writes a temporary folder and renames it into place, concurrent callers
+        and later calls return the same folder. A given directory is created if needed and each
+        file is replaced atomically (an unchanged file is left alone)."""
+        files = self.files
+        for rel in files:
+            parts = pathlib.PurePosixPath(rel).parts
+            if rel.startswith("/") or ".." in parts:
+                raise ValueError(f"segment {self.name!r}: kept file {rel!r} is not a relative "
+                                 "path inside the model folder")
+        if directory is not None:
+            target = pathlib.Path(directory)
+            target.mkdir(parents=True, exist_ok=True)
+            for rel, data in files.items():
+                _write_if_changed(target / rel, data)
+            return target
+        cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+        base = cache / "onecopy" / "files"
+        target = base / f"{self.name}-{self.info()['checksum']}"
+        if target.is_dir():
+            return target  # complete: it only ever appears by rename
+        base.mkdir(parents=True, exist_ok=True)
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{self.name}.", dir=base))
+        try:
+            for rel, data in files.items():
+                path = staging / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            staging.chmod(0o755)
+            os.rename(staging, target)
+        except OSError as e:
+            shutil.rmtree(staging, ignore_errors=True)
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not target.is_dir():
+                raise
+        return target  # another caller renamed its copy first: the same files
 
     def tensor(self, name: str = "") -> Tensor:
         """The tensor called name ("" or no name: the single array of an array segment).
@@ -173,23 +265,35 @@ class Handle:
             if not self.is_bundle:
                 raise KeyError(f"segment {self.name!r} is one array, not a bundle: use "
                                f"np.asarray(handle) or handle.tensor()")
-            near = ", ".join(list(self.keys())[:5])
-            raise KeyError(f"segment {self.name!r} has no tensor {name!r} (it has {near}"
-                           f"{', ...' if len(self._tensors) > 5 else ''})")
+            raise KeyError(self._no_tensor(name))
+        if name.startswith(FILES_PREFIX):
+            raise KeyError(self._no_tensor(name))
         if not name and self.is_bundle:
             raise KeyError(f"segment {self.name!r} is a bundle: name a tensor ({self.keys()[:3]}...)")
         return Tensor(self, entry)
 
+    def _no_tensor(self, name) -> str:
+        """What a KeyError says: the tensors called like name (difflib), else how many there are."""
+        keys = self.keys()
+        text = str(name)
+        near = [k for k in keys if k.startswith(text + ".")][:3]
+        near += [k for k in difflib.get_close_matches(text, keys, n=3) if k not in near]
+        hint = (f"did you mean {', '.join(repr(k) for k in near[:3])}?" if near
+                else f"it has {len(keys)} tensors: handle.keys()")
+        return f"segment {self.name!r} has no tensor {name!r}; {hint}"
+
     def __getitem__(self, key):
         """h["tensor.name"] for a bundle (a read-only array); h[index] indexes an array segment."""
         if self.is_bundle:
+            if not isinstance(key, str):
+                raise KeyError(self._no_tensor(key))
             return self.tensor(key).numpy()
         return self.tensor().numpy()[key]
 
     # -- the single array ---------------------------------------------------------------------
     def _array(self) -> Tensor:
         if self.is_bundle:
-            raise TypeError(f"segment {self.name!r} is a bundle of {len(self._tensors)} tensors: "
+            raise TypeError(f"segment {self.name!r} is a bundle of {len(self.keys())} tensors: "
                             f"use handle[name] (names: handle.keys())")
         return self.tensor()
 
@@ -210,6 +314,9 @@ class Handle:
         return self._array().ndim
 
     def __len__(self) -> int:
+        """The first dimension of an array segment; the number of tensors of a bundle."""
+        if self.is_bundle:
+            return len(self.keys())
         return len(self._array())
 
     def numpy(self) -> np.ndarray:
@@ -232,6 +339,54 @@ class Handle:
 
     def __repr__(self) -> str:
         if self.is_bundle:
-            return f"<onecopy.Handle {self.name!r} bundle of {len(self._tensors)} tensors>"
+            files = len(self._tensors) - len(self.keys())
+            extra = f" and {files} files" if files else ""
+            return f"<onecopy.Handle {self.name!r} bundle of {len(self.keys())} tensors{extra}>"
         t = self._array()
         return f"<onecopy.Handle {self.name!r} {t.dtype_name}{list(t.shape)}>"
+
+
+class Bundle(Handle, Mapping):
+    """The Handle of a bundle: a read-only Mapping {tensor name: read-only array} (items, keys,
+    values, get, in, len, iter) in table order; h.tensor(name) gives the Tensor (DLPack, real
+    dtypes). A KeyError names the near matches."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    # Mapping compares contents; handles compare (and hash) by identity, as before.
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
+
+def _private_bytes() -> int:
+    """Anonymous + Private_Hugetlb of this process (smaps_rollup), bytes."""
+    total = 0
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Anonymous", "Private_Hugetlb"):
+                total += int(rest.split()[0]) * 1024
+    return total
+
+
+def _write_if_changed(path: pathlib.Path, data: bytes) -> None:
+    """Writes data to path atomically (temp file + rename), unless path holds it already."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

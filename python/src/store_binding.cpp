@@ -21,6 +21,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "convert.hpp"
+#include "load_binding.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 
@@ -41,6 +42,8 @@ dtype parse_dtype_or_throw(const std::string& text) {
   return *t;
 }
 
+}  // namespace
+
 // numa: an engine placement text; replicate_on: nodes for one copy each ("NAME@nodeN"), from
 // the planner (then numa is "none").
 create_options make_options(const std::string& pages, const std::string& numa,
@@ -56,6 +59,8 @@ create_options make_options(const std::string& pages, const std::string& numa,
   o.metadata = metadata;
   return o;
 }
+
+namespace {
 
 // Copies big inputs with a few threads: one thread moves ~5-10 GB/s, not enough for the
 // memory bandwidth of a large machine.
@@ -76,6 +81,8 @@ void copy_parallel(std::byte* dst, const std::uint8_t* src, std::size_t n) {
   }
 }
 
+}  // namespace
+
 nb::dict report_dict(const create_report& r) {
   nb::dict d;
   d["path"] = r.path.string();
@@ -89,12 +96,11 @@ nb::dict report_dict(const create_report& r) {
   return d;
 }
 
-// put: lays out one array (bundle=false, one tensor with an empty name) or a bundle, creates the
-// draft, copies every tensor in, publishes.
-nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>& tensors,
-              bool bundle, const std::string& pages, const std::string& numa,
-              const std::vector<int>& replicate_on, bool strict, bool replace,
-              bool remove_when_unused, const std::string& metadata) {
+namespace {
+
+// The layout of put's inputs: one array (bundle=false, one tensor with an empty name) or a
+// bundle; checks that every input has the bytes its dtype and shape need.
+layout layout_of(const std::string& name, const std::vector<input_tensor>& tensors, bool bundle) {
   std::vector<tensor_spec> specs;
   for (const auto& [tname, type, shape, data] : tensors) {
     specs.push_back({tname, parse_dtype_or_throw(type), shape});
@@ -108,6 +114,24 @@ nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>
                         std::to_string(data.size()) + " bytes, its dtype and shape need " +
                         std::to_string(l.tensors()[i].size));
   }
+  return l;
+}
+
+// Copies every input tensor into the draft (pre: d has layout_of(tensors)).
+void copy_in(draft& d, const std::vector<input_tensor>& tensors) {
+  const auto& table = d.layout().tensors();
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const auto& data = std::get<3>(tensors[i]);
+    copy_parallel(d.bytes().data() + table[i].offset, data.data(), data.size());
+  }
+}
+
+// put: creates the draft, copies every tensor in, publishes.
+nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>& tensors,
+              bool bundle, const std::string& pages, const std::string& numa,
+              const std::vector<int>& replicate_on, bool strict, bool replace,
+              bool remove_when_unused, const std::string& metadata) {
+  const layout l = layout_of(name, tensors, bundle);
   const create_options opts =
       make_options(pages, numa, replicate_on, strict, replace, remove_when_unused, metadata);
 
@@ -116,15 +140,23 @@ nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>
   {
     nb::gil_scoped_release release;  // the inputs stay referenced by the caller's frame
     draft d = s.create(name, l, opts);
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      const auto& data = std::get<3>(tensors[i]);
-      auto dst = bundle ? d.tensor_bytes(specs[i].name) : d.bytes();
-      copy_parallel(dst.data(), data.data(), data.size());
-    }
+    copy_in(d, tensors);
     report = d.report();
     seg.emplace(std::move(d).publish());
   }
   return nb::make_tuple(std::move(*seg), report_dict(report));
+}
+
+// open_or_put of arrays and mappings: the engine's open_or_create, filled from the inputs.
+segment open_or_put_tensors(store& s, const std::string& name,
+                            const std::vector<input_tensor>& tensors, bool bundle,
+                            const std::string& pages, const std::string& numa,
+                            const std::vector<int>& replicate_on, bool strict, double wait_seconds) {
+  const layout l = layout_of(name, tensors, bundle);
+  const create_options opts = make_options(pages, numa, replicate_on, strict, false, false, "");
+  const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
+  nb::gil_scoped_release release;
+  return s.open_or_create(name, l, opts, [&tensors](draft& d) { copy_in(d, tensors); }, wait);
 }
 
 // Thrown through the engine when the Python fill raised; the Python error stays set.
@@ -193,7 +225,8 @@ nb::list backings(const store& s) {
 }  // namespace
 
 void bind_store(nb::module_& m) {
-  nb::class_<store>(m, "Store", "Where segments live (see onecopy::store).")
+  nb::class_<store> store_class(m, "Store", "Where segments live (see onecopy::store).");
+  store_class
       .def_static("from_environment", &store::from_environment,
                   nb::call_guard<nb::gil_scoped_release>(),
                   "ONECOPY_DIR when set, else ONECOPY_CONF / /etc/onecopy.conf, else the mounts.")
@@ -238,6 +271,10 @@ void bind_store(nb::module_& m) {
              return d;
            },
            "Removes temp files of dead creators, unused remove_when_unused segments, stale locks.");
+  store_class.def("open_or_put_tensors", &open_or_put_tensors, nb::arg("name"),
+                  nb::arg("tensors"), nb::arg("bundle"), nb::arg("pages"), nb::arg("numa"),
+                  nb::arg("replicate_on"), nb::arg("strict"), nb::arg("wait_seconds"));
+  bind_load(m, store_class);
 }
 
 }  // namespace onecopy::python

@@ -4,6 +4,7 @@
 #include "system_binding.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "onecopy/engine/memory_usage.hpp"
+#include "onecopy/engine/write_fault.hpp"
 #include "onecopy/topology/sysfs.hpp"
 
 namespace nb = nanobind;
@@ -74,6 +76,25 @@ void bind_system(nb::module_& m) {
         "NUMA nodes (CPUs, memory, huge-page pools), host pools, THP mode, from /sys.");
   m.def("memory_of", &memory_of, nb::arg("pid"),
         "A process's memory: Pss (smaps_rollup) plus its share of hugetlb mappings, in bytes.");
+  m.def("pages_of_mapping",
+        [](std::uintptr_t addr) {
+          mapping_pages p;
+          {
+            nb::gil_scoped_release release;
+            p = pages_of_mapping(reinterpret_cast<const void*>(addr));
+          }
+          nb::dict d;
+          d["kernel_page_size"] = p.kernel_page_size;
+          d["rss"] = p.rss;
+          d["pmd_mapped"] = p.pmd_mapped;
+          d["hugetlb"] = p.hugetlb;
+          return d;
+        },
+        nb::arg("address"), "What this process maps of the VMA holding address (smaps).");
+  m.def("install_write_fault_report", &install_write_fault_report,
+        "SIGSEGV handler naming the segment and tensor a write faulted in (then dies as before).");
+  m.def("uninstall_write_fault_report", &uninstall_write_fault_report);
+  m.def("write_fault_report_installed", &write_fault_report_installed);
 }
 
 }  // namespace onecopy::python

@@ -52,6 +52,12 @@ TEST(CliGoldenTest, PutLsStatVerifyRm) {
   t.run({"put", "bad", (dir.path() / "missing.bin").string()}, env);
   t.run({"stat", "missing"}, env);
   t.run({"rm", "missing"}, env);
+  // rm tries every name: reports each failure, exit 1; -f ignores missing names.
+  t.run({"put", "a", "--zeros", "4K", "-q"}, env);
+  t.run({"put", "b", raw.string(), "--numa", "bind:0", "-q"}, env);  // -q: no fallback line
+  t.run({"rm", "a", "missing", "b", "../bad"}, env);
+  t.run({"ls"}, env);
+  t.run({"rm", "-f", "missing", "matrix"}, env);
   t.run({"verify"}, env);
   t.check("put_ls_stat_verify_rm.txt");
 }

@@ -30,7 +30,8 @@ TEST_F(PutCliTest, ShardedModelDirectoryBecomesOneBundle) {
   ASSERT_NO_FATAL_FAILURE(test::make_tensor_files("sharded", files_.path()));
   const auto put = onecopy({"put", "llm", (files_.path() / "model").string()});
   ASSERT_EQ(put.code, 0) << put.err;
-  EXPECT_CONTAINS(put.out, "put llm: 10 tensors (f32 10)");
+  EXPECT_CONTAINS(put.out, "put llm: 11 tensors (f32 10, u8 1)");  // u8: config.json, kept
+  EXPECT_CONTAINS(put.out, "kept 1 small files (config, tokenizer, …) as onecopy.files/*");
   EXPECT_CONTAINS(put.out, "model.safetensors.index.json: 10 tensors in 3 shards");
   EXPECT_CONTAINS(put.out, R"(metadata {"format":"pt"})");
 
@@ -44,8 +45,12 @@ TEST_F(PutCliTest, ShardedModelDirectoryBecomesOneBundle) {
   ASSERT_EQ(json.code, 0) << json.err;
   const auto j = nlohmann::json::parse(json.out);
   EXPECT_EQ(j["kind"], "bundle");
-  EXPECT_EQ(j["tensors"].size(), 10u);
-  EXPECT_EQ(j["metadata"], R"({"format":"pt"})");
+  EXPECT_EQ(j["tensors"].size(), 11u);
+  EXPECT_EQ(j["tensors"][10]["name"], "onecopy.files/config.json");
+  const auto meta = nlohmann::json::parse(j["metadata"].get<std::string>());
+  EXPECT_EQ(meta["format"], "pt");
+  EXPECT_EQ(meta["onecopy.source"]["files"].size(), 3u);  // the shards' names, sizes, headers
+  EXPECT_EQ(meta["onecopy.source"]["kept"][0]["name"], "config.json");
   for (const auto& t : j["tensors"]) EXPECT_EQ(t["offset"].get<std::uint64_t>() % 64, 0u);
 }
 

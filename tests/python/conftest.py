@@ -22,3 +22,12 @@ def store_dir(monkeypatch):
     onecopy.forget()
     _attach._live.clear()
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def onecopy_cli():
+    """The onecopy command of this build (ctest sets ONECOPY_CLI), else the one on PATH."""
+    path = os.environ.get("ONECOPY_CLI") or shutil.which("onecopy")
+    if not path:
+        pytest.skip("no onecopy command: set ONECOPY_CLI (ctest does) or put it on PATH")
+    return path

@@ -166,6 +166,9 @@ def test_existing_name_is_file_exists():
     with pytest.raises(FileExistsError, match="create segment 't'") as e:
         onecopy.put("t", np.zeros(3))
     assert e.value.errno == errno.EEXIST
+    # Python's own spelling, never the CLI's.
+    assert "pass replace=True, or onecopy.rm('t') first" in str(e.value)
+    assert "--replace" not in str(e.value)
 
 
 @pytest.mark.parametrize("call,message", [

@@ -124,3 +124,33 @@ def test_dlpack_carries_bf16_as_bf16():
     torch = pytest.importorskip("torch", reason="torch is not installed (PyPI's wheels pull CUDA)")
     t = torch.from_dlpack(h.tensor("w"))
     assert t.dtype == torch.bfloat16 and t.data_ptr() == h.tensor("w").address
+
+
+SHARING_CHILD = """
+import json, numpy as np, onecopy
+h = onecopy.open("big")
+before = h.sharing()
+total = float(np.asarray(h).sum())          # reads every page: mapped, not copied
+read = h.sharing()
+copy = np.array(np.asarray(h))              # a private copy: shows as private
+copied = h.sharing()
+print(json.dumps([before, read, copied, total, float(copy[-1])]))
+"""
+
+
+def test_sharing_says_mapped_from_the_segment_versus_private():
+    import json
+    import subprocess
+    import sys
+    n = 4 << 20  # 32 MiB of f64
+    onecopy.put("big", np.arange(n, dtype=np.float64), pages="4k")
+    out = subprocess.run([sys.executable, "-c", SHARING_CHILD], capture_output=True, text=True,
+                         check=True).stdout
+    before, read, copied, total, last = json.loads(out)
+    nbytes = 8 * n
+    assert before["name"] == "big" and before["nbytes"] == nbytes and before["page_size"] == 4096
+    assert before["mapped"] < nbytes // 4                 # attach maps, touches almost nothing
+    assert read["mapped"] >= nbytes                       # every page, shared
+    assert read["process_private"] - before["process_private"] < nbytes // 4
+    assert copied["process_private"] - read["process_private"] >= nbytes * 0.9
+    assert total == (n - 1) * n / 2 and last == n - 1

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../parallel_read.hpp"
+#include "model_files.hpp"
 #include "onecopy/engine/formats/safetensors.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
@@ -42,6 +43,7 @@ struct shard_index {
 struct resolved_inputs {
   std::vector<fs::path> files;
   std::vector<shard_index> indexes;
+  std::vector<fs::path> dirs;  // directory inputs (their small files may be kept)
   bool single_file = false;  // exactly one input, and it is a file
 };
 
@@ -149,6 +151,7 @@ resolved_inputs resolve(const std::vector<fs::path>& inputs, std::vector<std::st
     const auto st = status_of(in);
     if (fs::is_directory(st)) {
       resolve_dir(in, r, notes);
+      r.dirs.push_back(in);
     } else if (!fs::exists(st)) {
       throw os_error(ENOENT, fmt::format("input {}", in.string()));
     } else if (ends_with(in.filename().string(), index_suffix)) {
@@ -260,6 +263,7 @@ unsigned swap_unit(const file_tensor& t) {
 std::uint64_t load_plan::bytes() const noexcept {
   std::uint64_t n = 0;
   for (const auto& i : items) n += files[i.file].tensors[i.tensor].size;
+  for (const auto& k : kept_files) n += k.size;
   return n;
 }
 
@@ -297,18 +301,35 @@ load_plan plan_load(const std::vector<fs::path>& inputs, const load_options& opt
   }
   if (specs.empty())
     throw usage_error(owner.empty() ? "the inputs hold no tensors" : "no tensor was selected");
+  if (opts.keep_small_files) {
+    for (const auto& dir : r.dirs) {
+      for (auto& k : detail::find_kept_files(dir, plan.notes)) {
+        specs.push_back({std::string(kept_file_prefix) + k.relative, dtype::u8, {k.size}});
+        plan.kept_files.push_back(std::move(k));
+      }
+    }
+    if (!plan.kept_files.empty())
+      plan.notes.push_back(fmt::format("kept {} small files (config, tokenizer, …) as {}*",
+                                       plan.kept_files.size(), kept_file_prefix));
+  }
   const bool as_array = opts.single_npy_as_array && r.single_file &&
                         plan.files.front().format == file_format::npy;
   plan.layout = as_array ? layout::array(specs.front().type, specs.front().shape)
                          : layout::bundle(specs, opts.alignment);
   if (as_array) plan.notes.push_back("one .npy file: a single array (unnamed)");
   plan.metadata = merge_metadata(plan.files, plan.warnings);
+  if (opts.record_source) {
+    plan.source = detail::source_fingerprint(plan);
+    json meta = plan.metadata.empty() ? json::object() : json::parse(plan.metadata);
+    meta[std::string(source_key)] = json::parse(plan.source);
+    plan.metadata = meta.dump();
+  }
   return plan;
 }
 
 void fill(draft& d, const load_plan& plan, unsigned threads) {
   const auto& table = d.layout().tensors();
-  if (table.size() != plan.items.size() || d.layout().data_size() != plan.layout.data_size())
+  if (table.size() != plan.items.size() + plan.kept_files.size() || d.layout().data_size() != plan.layout.data_size())
     throw usage_error(fmt::format("fill: draft '{}' was not created with this plan's layout", d.name()));
 
   std::vector<sys::unique_fd> fds;
@@ -333,6 +354,16 @@ void fill(draft& d, const load_plan& plan, unsigned threads) {
       continue;
     }
     jobs.push_back({fds[item.file].get(), &f.path, t.file_offset, data + table[i].offset, t.size, swap_unit(t)});
+  }
+  for (std::size_t k = 0; k < plan.kept_files.size(); ++k) {
+    const auto& kept = plan.kept_files[k];
+    const auto& entry = table[plan.items.size() + k];
+    fds.push_back(sys::open(kept.path, O_RDONLY));
+    const auto now = sys::fstat(fds.back().get(), kept.path).size;
+    if (now != kept.size || entry.size != kept.size)
+      throw format_error(fmt::format("{}: changed since it was inspected ({} bytes, now {})",
+                                     kept.path.string(), kept.size, now));
+    jobs.push_back({fds.back().get(), &kept.path, 0, data + entry.offset, kept.size, 0});
   }
   detail::parallel_pread(jobs, threads);
 

@@ -19,6 +19,15 @@
 
 namespace onecopy::formats {
 
+/// Tensor-name prefix of a model directory's small files kept in its bundle (keep_small_files):
+/// "onecopy.files/config.json", "onecopy.files/1_Pooling/config.json" (u8 tensors).
+inline constexpr std::string_view kept_file_prefix = "onecopy.files/";
+/// The largest file keep_small_files keeps: configs, tokenizers and vocabularies are far smaller
+/// (a big tokenizer.json is ~35 MB); larger files are left out (and noted).
+inline constexpr std::uint64_t max_kept_file = std::uint64_t{64} << 20;
+/// The metadata key of the source fingerprint (record_source).
+inline constexpr std::string_view source_key = "onecopy.source";
+
 /// How to turn files into a segment.
 struct load_options {
   /// Byte alignment of each tensor in the segment (a power of two ≥ tensor_alignment).
@@ -28,6 +37,21 @@ struct load_options {
   std::function<bool(std::string_view name)> select;
   /// One .npy file alone becomes a single (unnamed) array segment, not a bundle of one.
   bool single_npy_as_array = true;
+  /// A directory input also keeps its other regular files of at most max_kept_file bytes
+  /// (config.json, tokenizer files, …; not hidden ones, not weights in other formats, up to
+  /// 3 levels deep) as u8 tensors named kept_file_prefix + their relative path.
+  bool keep_small_files = false;
+  /// Adds source_key to the metadata: a fingerprint of the inputs (file names, sizes, an xxh3
+  /// of each tensor file's header and of each kept file) that says, without reading the
+  /// tensors, whether two loads come from the same content.
+  bool record_source = false;
+};
+
+/// A small file of a directory input, kept in the bundle (load_options::keep_small_files).
+struct kept_file {
+  std::filesystem::path path;
+  std::string relative;  ///< '/'-separated path inside the directory
+  std::uint64_t size = 0;
 };
 
 /// Where one segment tensor comes from.
@@ -41,13 +65,15 @@ struct load_plan {
   load_plan() = default;  // not an aggregate: a braced list of paths means the inputs overload
 
   std::vector<tensor_file> files;
-  std::vector<load_item> items;  ///< one per layout tensor, same order
+  std::vector<load_item> items;  ///< one per layout tensor, same order, then kept_files
+  std::vector<kept_file> kept_files;  ///< after the tensors in the layout
   onecopy::layout layout;        ///< the segment's tensor table
   std::string metadata;          ///< kept in the segment (safetensors __metadata__ as JSON)
   std::vector<std::string> notes;     ///< how the inputs were resolved, one line each
   std::vector<std::string> warnings;  ///< e.g. shards whose __metadata__ disagree
+  std::string source;  ///< the fingerprint as compact JSON ("" unless record_source)
 
-  /// Bytes copied from files (the sum of the selected tensors' sizes).
+  /// Bytes copied from files (the selected tensors and the kept files).
   [[nodiscard]] std::uint64_t bytes() const noexcept;
 };
 
