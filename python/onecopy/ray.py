@@ -46,7 +46,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import onecopy
-from . import _attach, _dtypes
+from . import _api, _attach, _dtypes
 from ._handle import Handle
 from ._ray_cluster import simulated_cluster
 
@@ -190,8 +190,8 @@ class Shared:
         _unreleased.pop(self.name, None)
         if not ray.is_initialized():
             return 0
-        removed = ray.get([_remove.options(scheduling_strategy=_on(n)).remote(self.name, self.job)
-                           for n in _alive_nodes()])
+        removed = ray.get([_remove.options(scheduling_strategy=_on(n)).remote(
+            self.name, self.job, self.kind == "file") for n in _alive_nodes()])
         self.drop_source()
         return sum(removed)
 
@@ -253,16 +253,18 @@ def _preload(shared: Shared) -> str:
 
 
 @ray.remote(num_cpus=0, max_retries=0)
-def _remove(name: str, job: str) -> int:
-    """Removes name from this node's store if this job published it; then collects garbage."""
+def _remove(name: str, job: str, from_files: bool) -> int:
+    """Removes name from this node's store if this job published it (arrays: the job id in the
+    metadata; files: any segment published from files under that name); then collects garbage."""
     store = _attach.store(node_store())
     removed = 0
     if store.exists(name):
         try:
-            owner = json.loads(store.attach(name).info()["metadata"]).get("job")
-        except (ValueError, AttributeError, OSError):
-            owner = None
-        if owner == job:
+            meta = json.loads(store.attach(name).info()["metadata"] or "{}")
+        except (ValueError, OSError):
+            meta = {}
+        ours = _api._SOURCE_KEY in meta if from_files else meta.get("job") == job
+        if ours:
             store.remove(name)
             _attach.drop(node_store(), name)
             removed = 1

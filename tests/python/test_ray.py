@@ -171,6 +171,31 @@ def test_publisher_killed_mid_publish_another_task_takes_over(cluster, tmp_path)
     assert segments(node.store_dir) == []
 
 
+@ray.remote(num_cpus=1)
+def read_bundle(shared):
+    h = shared.open()
+    return {"node": ray.get_runtime_context().get_node_id(), "path": h.path,
+            "tensors": {k: np.asarray(h[k]).tolist() for k in h.keys()}}
+
+
+def test_a_safetensors_file_readable_on_every_node_makes_one_copy_per_node(cluster, tmp_path):
+    st = pytest.importorskip("safetensors.numpy", reason="safetensors is not installed")
+    weights = {"a.weight": np.arange(12, dtype=np.float32).reshape(3, 4),
+               "b.bias": np.array([1, -2, 3], dtype=np.int64)}
+    path = tmp_path / "model.safetensors"
+    st.save_file(weights, str(path))
+    shared = ocr.share("ray-file", path)
+    results = ray.get([read_bundle.options(scheduling_strategy=on(n)).remote(shared)
+                       for n in cluster.nodes for _ in range(2)])
+    for r in results:
+        assert r["tensors"] == {k: v.tolist() for k, v in weights.items()}
+    for node in cluster.nodes:
+        assert segments(node.store_dir) == ["ray-file"]
+    assert shared.release() == NODES
+    for node in cluster.nodes:
+        assert segments(node.store_dir) == []
+
+
 @pytest.fixture
 def tiny_tmpfs():
     if os.geteuid() != 0:
