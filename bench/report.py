@@ -480,6 +480,10 @@ def main():
     gather_section(m, body)
     publish_section(m, body)
     series = readers_section(rows, body)
+    inference = text("inference_load.txt")
+    if inference:  # bench/python/inference_load.py prints its own table, ratios and targets
+        body += ["## Inference workers loading one model (bench/python/inference_load.py)\n",
+                 "```", inference, "```\n"]
     targets = []
     targets_section(m, series, targets)
     with tempfile.TemporaryDirectory() as tmp:

