@@ -3,9 +3,10 @@
 
     python3 examples/ray_serve_shared_weights.py [--replicas 2] [--hidden 1024]
 
-The driver publishes the model's state dict once as a onecopy bundle (its node's store);
-each replica attaches it and builds the model over the shared pages (torch.from_dlpack: no
-copy, read-only), so N replicas cost one copy of the weights. Prints each replica's answer,
+The driver publishes the model's state dict once as a onecopy bundle in its node's store
+(onecopy.torch.put_state_dict); each replica builds the model on the meta device and assigns
+the bundle's tensors (onecopy.torch.load_state_dict: no copy, read-only), so N replicas cost
+one copy of the weights. Prints each replica's answer,
 the PIDs mapping the segment, and exits 0 when every replica answered like the local model.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from ray import serve
 
 import onecopy
+import onecopy.torch
 
 WEIGHTS = "serve-example-weights"
 
@@ -35,8 +37,7 @@ class SharedWeightsModel:
         weights = onecopy.open(WEIGHTS)  # the node's one copy, attached read-only
         with torch.device("meta"):
             self.model = make_model(hidden)  # no memory of its own for parameters
-        self.model.load_state_dict({k: torch.from_dlpack(weights.tensor(k)) for k in weights.keys()},
-                                   assign=True)
+        onecopy.torch.load_state_dict(self.model, weights)  # parameters = views of the segment
         self.model.eval()
         self.weights = weights  # keeps the mapping for the replica's lifetime
 
@@ -56,8 +57,7 @@ def main() -> int:
     torch.manual_seed(0)
     model = make_model(args.hidden).eval()
     # One copy on this node; removed by `onecopy gc` once no replica maps it.
-    onecopy.put(WEIGHTS, {k: v.numpy() for k, v in model.state_dict().items()},
-                remove_when_unused=True)
+    onecopy.torch.put_state_dict(WEIGHTS, model, remove_when_unused=True)
     ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False,
              log_to_driver=False)
     try:
