@@ -127,12 +127,17 @@ class Shared:
 
         Raises ValueError when the node's segment of that name holds other content, and
         PublishError (naming the node and its store) when publishing fails, e.g. no space."""
-        key = (node_store() or "", self.name)
-        seg = _attach._pinned.get(key)
-        if seg is not None and os.path.exists(seg.path):
-            return Handle(seg, key[0] or None)
+        store_dir = node_store()
+        if (store_dir or "", self.name) in _attach._pinned:  # opened (and checked) here before
+            try:
+                return Handle(_attach.attach(store_dir, self.name, pin=True), store_dir)
+            except FileNotFoundError:
+                _attach.drop(store_dir, self.name)  # released or collected: publish again
         try:
-            _attach.store(node_store()).gc()  # what dead jobs left behind on this node
+            _attach.store(store_dir).gc()  # what dead jobs left behind on this node
+        except OSError:
+            pass  # best effort: collecting is not this task's job
+        try:
             if self.kind == "array":
                 h = onecopy.open_or_create(
                     self.name, self.shape, self.dtype, self._fill, numa=self.numa,
@@ -148,7 +153,7 @@ class Shared:
                                f"{type(e).__name__}: {e}") from e
         if self.kind == "array":
             self._check_content(h)
-        _attach.attach(key[0] or None, self.name, pin=True)  # kept for the worker's next tasks
+        _attach.attach(store_dir, self.name, pin=True)  # kept for the worker's next tasks
         return h
 
     def _fill(self, array: np.ndarray) -> None:
