@@ -2,7 +2,10 @@
 # onecopy.ray on a real 3-node Ray cluster started on this machine (ray.cluster_utils), each
 # node with its own store directory, so copies are counted per node: files and bytes in each
 # node's store, who fetched the driver's array, what the tasks read. Ray is started and stopped
-# here (one cluster for the module: starting one costs ~30 s on 2 cores).
+# here (one cluster for the module: starting one costs ~30 s on 2 cores). Under the ASan
+# preload of sanitizer builds (LD_PRELOAD=libasan:libstdc++, see CMakeLists.txt), Ray's GCS and
+# raylets start and run with it like every other child (checked): the workers need it to load
+# the instrumented onecopy._core, and they inherit it from their raylet.
 import os
 import signal
 import subprocess
