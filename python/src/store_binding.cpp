@@ -165,9 +165,11 @@ struct fill_raised {};
 segment open_or_create(store& s, const std::string& name, const std::string& type,
                        const std::vector<std::uint64_t>& shape, const std::string& pages,
                        const std::string& numa, const std::vector<int>& replicate_on,
-                       bool strict, const nb::callable& fill, double wait_seconds) {
+                       bool strict, const nb::callable& fill, double wait_seconds,
+                       bool remove_when_unused, const std::string& metadata) {
   const layout l = layout::array(parse_dtype_or_throw(type), shape);
-  const create_options opts = make_options(pages, numa, replicate_on, strict, false, false, "");
+  const create_options opts =
+      make_options(pages, numa, replicate_on, strict, false, remove_when_unused, metadata);
   const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
   auto run_fill = [&fill](draft& d) {
     nb::gil_scoped_acquire acquire;
@@ -249,7 +251,26 @@ void bind_store(nb::module_& m) {
       .def("open_or_create", &open_or_create, nb::arg("name"), nb::arg("dtype"), nb::arg("shape"),
            nb::arg("pages"), nb::arg("numa"), nb::arg("replicate_on"), nb::arg("strict"),
            nb::arg("fill"),
-           nb::arg("wait_seconds"));
+           nb::arg("wait_seconds"), nb::arg("remove_when_unused") = false,
+           nb::arg("metadata") = "")
+      .def("gc",
+           [](store& s) {
+             gc_report r;
+             {
+               nb::gil_scoped_release release;
+               r = s.gc();
+             }
+             nb::dict d;
+             nb::list temps, segments, locks;
+             for (const auto& p : r.removed_temp_files) temps.append(p.string());
+             for (const auto& n : r.removed_unused_segments) segments.append(n);
+             for (const auto& p : r.removed_lock_files) locks.append(p.string());
+             d["removed_temp_files"] = temps;
+             d["removed_unused_segments"] = segments;
+             d["removed_lock_files"] = locks;
+             return d;
+           },
+           "Removes temp files of dead creators, unused remove_when_unused segments, stale locks.");
   store_class.def("open_or_put_tensors", &open_or_put_tensors, nb::arg("name"),
                   nb::arg("tensors"), nb::arg("bundle"), nb::arg("pages"), nb::arg("numa"),
                   nb::arg("replicate_on"), nb::arg("strict"), nb::arg("wait_seconds"));
