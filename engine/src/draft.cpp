@@ -57,7 +57,8 @@ std::vector<std::filesystem::path> draft::unpublished_files() const {
   return out;
 }
 
-std::span<std::byte> draft::bytes() noexcept {
+std::span<std::byte> draft::bytes() {
+  if (!impl_->populated) detail::populate(*impl_);
   return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
 }
 
@@ -75,10 +76,32 @@ void draft::read_from_file(const std::filesystem::path& file, std::uint64_t file
                                   "draft's {} bytes", file.string(), len, data_offset,
                                   impl_->info.data_size));
   sys::unique_fd fd = sys::open(file, O_RDONLY);
-  // Parallel pread in 8 MiB pieces: page-cache copies scale with threads until memory
+  // Parallel copies in 8 MiB pieces: page-cache copies scale with threads until memory
   // bandwidth is reached.
-  const detail::read_job job{fd.get(), &file, file_offset, bytes().data() + data_offset, len, 0};
-  detail::parallel_pread({&job, 1}, impl_->opts.threads);
+  detail::read_job job{fd.get(), &file, file_offset, nullptr, len, 0};
+  job.out_offset = data_offset;
+  detail::fill_from_files(*impl_, {&job, 1}, impl_->opts.threads);
+}
+
+void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {
+  if (d.populated) {
+    for (auto& job : jobs) job.out = d.map.data() + d.info.data_offset + job.out_offset;
+    parallel_pread(jobs, threads);
+    return;
+  }
+  // An unpopulated (tmpfs) draft: write its file. Its pages come from the file's shared policy
+  // (mbind on the mapping), as populate's would; record_pages reads their nodes at publish.
+  for (auto& job : jobs) {
+    job.out_offset += d.info.data_offset;
+    job.out_fd = d.fd.get();
+    job.out_file = &d.temp_path;
+  }
+  try {
+    parallel_pread(jobs, threads);
+  } catch (const no_space_error& e) {
+    throw_no_space(d, e.what());
+  }
+  for (const auto& job : jobs) d.written.emplace_back(job.out_offset, job.out_offset + job.len);
 }
 
 namespace {
@@ -139,7 +162,10 @@ segment draft::publish() && {
   impl& d = *impl_;
   detail::test_pause_point("before_publish");
   if (!d.replicas.empty()) copy_to_replicas(d);
+  if (!d.populated) detail::allocate_rest(d);
   d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+  // The checksum's reads mapped every page of an unpopulated draft: now see where they are.
+  if (!d.populated) detail::record_pages(d);
   d.info.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();
   // Replicas are byte-for-byte copies: same checksum and creation time.

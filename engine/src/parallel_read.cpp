@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "parallel_read.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -20,6 +24,52 @@ struct piece {
   std::uint64_t at;  // from the job's start
   std::uint64_t len;
 };
+
+[[noreturn]] void throw_short(const read_job& job, std::uint64_t at, std::uint64_t got) {
+  throw format_error(fmt::format("{}: file ends at {} bytes, before the {} bytes needed from offset {} "
+                                 "(did it shrink?)", job.file->string(), job.file_offset + at + got,
+                                 job.len, job.file_offset));
+}
+
+void pwrite_full(const read_job& job, const std::byte* from, std::uint64_t len, std::uint64_t at) {
+  for (std::uint64_t done = 0; done < len;) {
+    const ssize_t n = ::pwrite(job.out_fd, from + done, len - done, static_cast<off_t>(at + done));
+    const int err = n < 0 ? errno : ENOSPC;
+    if (n < 0 && err == EINTR) continue;
+    if (n <= 0) {
+      throw_os_error(err, fmt::format("pwrite({}, {} bytes at {})", job.out_file->string(), len - done, at + done));
+    }
+    done += static_cast<std::uint64_t>(n);
+  }
+}
+
+// One piece of a job that writes into a file: the kernel copies page cache to page cache (as
+// cp does); swapped bytes, or a kernel that cannot, go through a buffer.
+void copy_piece(const read_job& job, const piece& p, std::vector<std::byte>& buffer) {
+  auto in = static_cast<loff_t>(job.file_offset + p.at);
+  auto out = static_cast<loff_t>(job.out_offset + p.at);
+  std::uint64_t done = 0;
+  if (job.swap_unit < 2) {
+    while (done < p.len) {
+      const ssize_t n = ::copy_file_range(job.fd, &in, job.out_fd, &out, p.len - done, 0);
+      const int err = n < 0 ? errno : 0;
+      if (err == EINTR) continue;
+      if (err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP) break;
+      if (err != 0)
+        throw_os_error(err, fmt::format("copy_file_range({} → {}, {} bytes at {})", job.file->string(),
+                                          job.out_file->string(), p.len - done, out));
+      if (n == 0) throw_short(job, p.at, done);
+      done += static_cast<std::uint64_t>(n);
+    }
+  }
+  if (done == p.len) return;
+  buffer.resize(static_cast<std::size_t>(read_piece));
+  const std::uint64_t rest = p.len - done;
+  const std::size_t got = sys::pread_full(job.fd, buffer.data(), rest, job.file_offset + p.at + done, *job.file);
+  if (got != rest) throw_short(job, p.at, done + got);
+  swap_bytes({buffer.data(), rest}, job.swap_unit);
+  pwrite_full(job, buffer.data(), rest, job.out_offset + p.at + done);
+}
 
 }  // namespace
 
@@ -42,16 +92,18 @@ void parallel_pread(std::span<const read_job> jobs, unsigned threads) {
   std::exception_ptr error;
   std::atomic_flag error_set;
   auto work = [&] {
+    std::vector<std::byte> buffer;  // only for swapped pieces written into a file
     try {
       for (std::size_t i = next++; i < pieces.size() && !failed; i = next++) {
         const piece& p = pieces[i];
         const read_job& job = jobs[p.job];
+        if (job.out_fd >= 0) {
+          copy_piece(job, p, buffer);
+          continue;
+        }
         // pre: pieces start at multiples of read_piece, so a swap unit never straddles two.
         const std::size_t got = sys::pread_full(job.fd, job.out + p.at, p.len, job.file_offset + p.at, *job.file);
-        if (got != p.len)
-          throw format_error(fmt::format("{}: file ends at {} bytes, before the {} bytes needed "
-                                         "from offset {} (did it shrink?)", job.file->string(),
-                                         job.file_offset + p.at + got, job.len, job.file_offset));
+        if (got != p.len) throw_short(job, p.at, got);
         swap_bytes({job.out + p.at, p.len}, job.swap_unit);
       }
     } catch (...) {

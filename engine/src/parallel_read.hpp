@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Internal. Copying byte ranges of files into memory with parallel pread: the fill path of
-// draft::read_from_file and of the tensor-file loader.
+// Internal. Copying byte ranges of files into memory with parallel pread, or into another file
+// (a tmpfs draft's temp file) with copy_file_range: the fill path of draft::read_from_file and
+// of the tensor-file loader.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,11 @@ struct read_job {
   /// Reverse the bytes of every swap_unit-byte word after reading (big-endian input); 0 or 1 =
   /// no swap. pre: len % swap_unit == 0
   unsigned swap_unit = 0;
+  /// When >= 0: write into this file at out_offset instead of into out (copy_file_range, or
+  /// pread + pwrite through a buffer when bytes are swapped or the kernel cannot copy).
+  int out_fd = -1;
+  const std::filesystem::path* out_file = nullptr;  ///< for messages
+  std::uint64_t out_offset = 0;
 };
 
 /// Size of the pieces the jobs are cut into; threads take pieces in order, so one large job
@@ -28,7 +34,7 @@ inline constexpr std::uint64_t read_piece = std::uint64_t{8} << 20;
 
 /// Runs every job, with threads threads (0 = one per CPU) taking read_piece-sized pieces.
 /// The first error stops the others and is rethrown.
-/// @throws os_error "pread(<file>, …)"; format_error "<file>: file ends at …" when a file is
+/// @throws os_error "pread(<file>, …)", no_space_error "copy_file_range(<file> → <out_file>)"; format_error "<file>: file ends at …" when a file is
 ///         shorter than a job needs
 void parallel_pread(std::span<const read_job> jobs, unsigned threads);
 
