@@ -8,6 +8,10 @@
 # --bench adds what `make bench` needs to draw its plots (gnuplot-nox).
 # --numa-vm adds what tests/numa-vm needs (QEMU, busybox, cpio, xz) on a best-effort basis:
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
+# --anchors adds what bench/python/anchors.py compares onecopy with: torch, ray, joblib and
+# safetensors (pip), and Arrow Plasma in its own venv (ONECOPY_PLASMA_VENV, default
+# /tmp/onecopy-plasma-venv: pyarrow 11, the last release with Plasma, with numpy<2) on a
+# best-effort basis: when it cannot be installed the bench skips Plasma with the reason.
 # --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
 set -euo pipefail
 
@@ -20,6 +24,7 @@ debian_packages=(
 )
 extra_debian=()
 optional_debian=()
+plasma_venv=0
 python_packages=()
 for arg in "$@"; do
   case "$arg" in
@@ -27,6 +32,7 @@ for arg in "$@"; do
     --bench) extra_debian+=(gnuplot-nox) ;;
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
+    --anchors) python_packages+=(torch ray joblib safetensors); plasma_venv=1 ;;
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
     --debian=*) IFS=, read -r -a more <<<"${arg#--debian=}"; extra_debian+=("${more[@]}") ;;
     --pip=*) IFS=, read -r -a more <<<"${arg#--pip=}"; python_packages+=("${more[@]}") ;;
@@ -79,5 +85,14 @@ if [ ${#python_packages[@]} -gt 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: pip install ${need[*]}" >&2
     "$py" -m pip install -q "${need[@]}"
+  fi
+fi
+
+if [ $plasma_venv -eq 1 ]; then
+  venv=${ONECOPY_PLASMA_VENV:-/tmp/onecopy-plasma-venv}
+  if ! "$venv/bin/python" -c "import pyarrow.plasma" 2>/dev/null; then
+    echo "install-deps: pyarrow==11.0.0 numpy<2 into $venv (optional, for the Plasma anchor)" >&2
+    { ${PYTHON:-python3} -m venv "$venv" && timeout 300 "$venv/bin/pip" install -q "pyarrow==11.0.0" "numpy<2"; } ||
+      echo "install-deps: warning: no Plasma venv; bench/python/anchors.py skips Plasma" >&2
   fi
 fi

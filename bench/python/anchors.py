@@ -143,6 +143,23 @@ def descendants(pid):
     return out
 
 
+def file_pss(pids, path):
+    """Sum of the Pss of every mapping of path in pids: the file's pages that are mapped."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps") as f:
+                mine = False
+                for line in f:
+                    if not line[0].isupper() or line.startswith("VmFlags"):
+                        mine = line.rstrip("\n").endswith(" " + path)
+                    elif mine and line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
 def memory_total(pids):
     total = 0
     for p in pids:
@@ -213,8 +230,9 @@ class Way:
             raise ValueError(n)
         return ref, time.perf_counter() - t0
 
-    def unmapped_tmpfs_bytes(self):
-        return sum(os.path.getsize(p) for p in self.files if p.startswith("/dev/shm"))
+    def unmapped_tmpfs_bytes(self, pids):
+        """Bytes of this way's /dev/shm files that no process maps (PSS misses them)."""
+        return sum(max(0, os.path.getsize(p) - file_pss(pids, p)) for p in self.files if p.startswith("/dev/shm"))
 
     def done(self):
         global _cow
@@ -251,7 +269,7 @@ def measure(way_name, label, tasks, tmp, disk):
         held = [pool.apply_async(hold, [ref]) for _ in range(WORKERS)]
         barrier.wait()
         pids = [me] + descendants(me)
-        mem = memory_total(pids) - idle - idle_workers + way.unmapped_tmpfs_bytes()
+        mem = memory_total(pids) - idle - idle_workers + way.unmapped_tmpfs_bytes(pids)
         barrier.wait()
         for r in held:
             r.get()

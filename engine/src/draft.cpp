@@ -17,6 +17,7 @@
 
 #include "file_lock.hpp"
 #include "internals.hpp"
+#include "numa_memory.hpp"
 #include "onecopy/engine/checksum.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
@@ -81,6 +82,49 @@ void draft::read_from_file(const std::filesystem::path& file, std::uint64_t file
   detail::read_job job{fd.get(), &file, file_offset, nullptr, len, 0};
   job.out_offset = data_offset;
   detail::fill_from_files(*impl_, {&job, 1}, impl_->opts.threads);
+}
+
+void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
+  impl& d = *impl_;
+  if (data_offset > d.info.data_size || from.size() > d.info.data_size - data_offset)
+    throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
+                                  from.size(), data_offset, d.name, d.info.data_size));
+  constexpr std::uint64_t piece = detail::read_piece;
+  const std::uint64_t pieces = (from.size() + piece - 1) / piece;
+  unsigned threads = d.opts.threads ? d.opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::clamp<std::uint64_t>(pieces, 1, threads));
+  const std::uint64_t base = d.info.data_offset + data_offset;
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<int> error{0};
+  auto work = [&] {
+    for (std::uint64_t i = next++; i < pieces && error == 0; i = next++) {
+      const std::uint64_t at = i * piece, len = std::min<std::uint64_t>(piece, from.size() - at);
+      if (d.populated) {
+        std::memcpy(d.map.data() + base + at, from.data() + at, len);
+        continue;
+      }
+      for (std::uint64_t done = 0; done < len;) {
+        const ssize_t n = ::pwrite(d.fd.get(), from.data() + at + done, len - done,
+                                   static_cast<off_t>(base + at + done));
+        const int err = n < 0 ? errno : n == 0 ? ENOSPC : 0;
+        if (err == EINTR) continue;
+        if (err != 0) {
+          error = err;
+          return;
+        }
+        done += static_cast<std::uint64_t>(n);
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+  }
+  const std::string what = fmt::format("pwrite({}, {} at {})", d.temp_path.string(), format_bytes(from.size()), base);
+  if (error == ENOSPC) detail::throw_no_space(d, what);
+  if (error != 0) throw_os_error(error, what);
+  if (!d.populated) d.written.emplace_back(base, base + from.size());
 }
 
 void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {
@@ -156,16 +200,37 @@ void copy_to_replicas(draft::impl& d) {
   work();
 }
 
+// The checksum of size zero bytes, without reading them: a --zeros segment's pages are only
+// allocated (fallocate), and reading them back would cost as much again.
+std::uint64_t zeros_checksum(std::uint64_t size) {
+  const std::vector<std::byte> zeros(static_cast<std::size_t>(std::min(size, checksum_chunk_size)));
+  const std::uint64_t whole = size / checksum_chunk_size, tail = size % checksum_chunk_size;
+  std::vector<std::uint64_t> digests(static_cast<std::size_t>(whole), whole ? chunk_digest(zeros) : 0);
+  if (tail) digests.push_back(chunk_digest({zeros.data(), static_cast<std::size_t>(tail)}));
+  return combine_digests(digests);
+}
+
 }  // namespace
 
 segment draft::publish() && {
   impl& d = *impl_;
   detail::test_pause_point("before_publish");
   if (!d.replicas.empty()) copy_to_replicas(d);
-  if (!d.populated) detail::allocate_rest(d);
-  d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
-  // The checksum's reads mapped every page of an unpopulated draft: now see where they are.
-  if (!d.populated) detail::record_pages(d);
+  if (d.populated) {
+    d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+  } else {
+    // A tmpfs draft: the fill wrote its file; allocate the rest, checksum through the mapping
+    // (which maps the pages), then see where the pages are.
+    const bool zeros = d.written.empty();
+    detail::allocate_rest(d);
+    d.info.checksum = zeros ? zeros_checksum(d.info.data_size)
+                            : segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+    // Maps what the checksum did not read (header, tail; all of a --zeros draft): nothing is
+    // allocated any more, pages are only entered in the page table for move_pages.
+    if (const int err = detail::populate_read(d.map.bytes()))
+      throw_os_error(err, fmt::format("populate {} for reading", d.temp_path.string()));
+    detail::record_pages(d);
+  }
   d.info.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();
   // Replicas are byte-for-byte copies: same checksum and creation time.

@@ -58,6 +58,10 @@ class draft {
   ///         no_space_error naming the store directory
   void read_from_file(const std::filesystem::path& file, std::uint64_t file_offset,
                       std::uint64_t data_offset, std::uint64_t len);
+  /// Copies from into the data region at data_offset, in parallel: into a tmpfs draft's file
+  /// with pwrite (its pages are never zero-filled first), into the mapping otherwise.
+  /// @throws usage_error when the bytes do not fit; no_space_error naming the store directory
+  void write(std::uint64_t data_offset, std::span<const std::byte> from);
   [[nodiscard]] const create_report& report() const noexcept;
   /// The files this draft has made and not published yet (its temp file): what a process that
   /// is being terminated abruptly removes (async-signal-safe unlink) so nothing is left behind.
