@@ -49,14 +49,14 @@ fuzz:
 # increments for the huge-page cases, and undoes both (see bench/run.sh).
 bench: build
 	@./scripts/install-deps.sh --bench --python --anchors
-	@cmake -S . -B $(RELEASE) -DONECOPY_PYTHON=ON >/dev/null && cmake --build $(RELEASE) -j$(JOBS) --target onecopy_core
+	@cmake -S . -B $(RELEASE) -DONECOPY_PYTHON=ON >/dev/null && cmake --build $(RELEASE) -j$(JOBS) --target onecopy_python
 	@./bench/run.sh $(RELEASE)
 
 # Only the Python anchors (pickling, shared_memory, Ray, … side by side with onecopy):
 # bench/results/anchors.md. ANCHOR_ARGS passes options (e.g. --sizes 80MB --runs 5).
 bench-anchors: build
 	@./scripts/install-deps.sh --python --anchors
-	@cmake -S . -B $(RELEASE) -DONECOPY_PYTHON=ON >/dev/null && cmake --build $(RELEASE) -j$(JOBS) --target onecopy_core
+	@cmake -S . -B $(RELEASE) -DONECOPY_PYTHON=ON >/dev/null && cmake --build $(RELEASE) -j$(JOBS) --target onecopy_python
 	@./bench/run.sh $(RELEASE) --only-anchors $(ANCHOR_ARGS)
 
 clean:

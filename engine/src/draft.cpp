@@ -60,6 +60,7 @@ std::vector<std::filesystem::path> draft::unpublished_files() const {
 
 std::span<std::byte> draft::bytes() {
   if (!impl_->populated) detail::populate(*impl_);
+  impl_->digests.clear();  // the caller may write anything through these
   return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
 }
 
@@ -89,6 +90,7 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
   if (data_offset > d.info.data_size || from.size() > d.info.data_size - data_offset)
     throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
                                   from.size(), data_offset, d.name, d.info.data_size));
+  d.digests.clear();
   constexpr std::uint64_t piece = detail::read_piece;
   const std::uint64_t pieces = (from.size() + piece - 1) / piece;
   unsigned threads = d.opts.threads ? d.opts.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -141,7 +143,12 @@ void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned 
     job.out_file = &d.temp_path;
   }
   try {
-    parallel_pread(jobs, threads);
+    // The first write of the draft checksums while it copies; later ones make publish read back.
+    if (d.written.empty()) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads);
+    else {
+      d.digests.clear();
+      parallel_pread(jobs, threads);
+    }
   } catch (const no_space_error& e) {
     throw_no_space(d, e.what());
   }
@@ -223,13 +230,15 @@ segment draft::publish() && {
     // (which maps the pages), then see where the pages are.
     const bool zeros = d.written.empty();
     detail::allocate_rest(d);
-    d.info.checksum = zeros ? zeros_checksum(d.info.data_size)
-                            : segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
-    // Maps what the checksum did not read (header, tail; all of a --zeros draft): nothing is
-    // allocated any more, pages are only entered in the page table for move_pages.
-    if (const int err = detail::populate_read(d.map.bytes()))
+    if (zeros) d.info.checksum = zeros_checksum(d.info.data_size);
+    else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);
+    else d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+    // move_pages (node of each page) and ShmemPmdMapped (THP) only see mapped pages: map them,
+    // which allocates nothing any more. With one memory node and base pages, nothing to ask.
+    const bool map = d.backing.kind == backing_kind::thp || sysfs::memory_nodes().size() > 1;
+    if (const int err = map ? detail::populate_read(d.map.bytes()) : 0)
       throw_os_error(err, fmt::format("populate {} for reading", d.temp_path.string()));
-    detail::record_pages(d);
+    detail::record_pages(d, map);
   }
   d.info.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();

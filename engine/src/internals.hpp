@@ -75,6 +75,9 @@ struct draft::impl {
   /// the file ranges in written, and publish allocates the rest.
   bool populated = false;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> written;  // [begin, end) file offsets
+  /// Checksum chunk digests computed while the fill copied: valid while that fill is the only
+  /// write (any other write clears them, and publish then reads the data back).
+  std::vector<std::uint64_t> digests;
   /// A replicated draft: the other nodes' replicas (this impl is the first node's). They hold
   /// no lock of their own: this one holds the name's lock for all of them.
   std::vector<std::unique_ptr<draft::impl>> replicas;
@@ -88,8 +91,9 @@ namespace detail {
 /// @throws no_space_error naming the store directory; hugepage_pool_error
 void populate(draft::impl& d);
 /// Records page size, huge bytes and the node histogram of d's mapping in d.info and d.report.
-/// pre: every page of d.map is mapped
-void record_pages(draft::impl& d);
+/// pre: every page of d.map is mapped, or !mapped on a host with one memory node and d is not
+/// on a THP tmpfs (whose huge pages are counted in the mapping)
+void record_pages(draft::impl& d, bool mapped);
 /// Allocates (fallocate) the parts of d's file the fill did not write: header, padding, tail.
 /// @throws no_space_error naming the store directory
 void allocate_rest(draft::impl& d);

@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "chunk_hasher.hpp"
+#include "onecopy/engine/checksum.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
 
@@ -117,6 +119,69 @@ void parallel_pread(std::span<const read_job> jobs, unsigned threads) {
     work();
   }
   if (error) std::rethrow_exception(error);
+}
+
+std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::uint64_t region_offset,
+                                           std::uint64_t region_size, unsigned threads) {
+  // Small enough to stay in L2 between the read, the hash and the write: the bytes cross
+  // memory once each way, as with cp's in-kernel copy.
+  constexpr std::uint64_t step = 512 * 1024;
+  std::vector<const read_job*> order;
+  for (const auto& j : jobs) order.push_back(&j);
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->out_offset < b->out_offset; });
+  const std::uint64_t chunks = (region_size + checksum_chunk_size - 1) / checksum_chunk_size;
+  std::vector<std::uint64_t> digests(static_cast<std::size_t>(chunks));
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::clamp<std::uint64_t>(chunks, 1, threads));
+
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::atomic_flag error_set;
+  auto work = [&] {
+    try {
+      std::vector<std::byte> buffer(static_cast<std::size_t>(step));
+      chunk_hasher hasher;
+      for (std::uint64_t c = next++; c < chunks && !failed; c = next++) {
+        const std::uint64_t begin = region_offset + c * checksum_chunk_size;
+        const std::uint64_t end = std::min(begin + checksum_chunk_size, region_offset + region_size);
+        hasher.reset();
+        std::uint64_t at = begin;
+        // The first job that ends after begin; jobs do not overlap.
+        auto it = std::partition_point(order.begin(), order.end(),
+                                       [&](auto* j) { return j->out_offset + j->len <= begin; });
+        for (; it != order.end() && (*it)->out_offset < end; ++it) {
+          const read_job& job = **it;
+          const std::uint64_t from = std::max(begin, job.out_offset);
+          const std::uint64_t to = std::min(end, job.out_offset + job.len);
+          if (from > at) hasher.update_zeros(from - at);
+          for (std::uint64_t p = from; p < to; p += step) {
+            const std::uint64_t len = std::min(step, to - p);
+            const std::uint64_t in = p - job.out_offset;  // from the job's start
+            const std::size_t got = sys::pread_full(job.fd, buffer.data(), len, job.file_offset + in, *job.file);
+            if (got != len) throw_short(job, in, got);
+            // pre: in and len are multiples of the swap unit (pieces start at multiples of step)
+            swap_bytes({buffer.data(), static_cast<std::size_t>(len)}, job.swap_unit);
+            hasher.update({buffer.data(), static_cast<std::size_t>(len)});
+            pwrite_full(job, buffer.data(), len, p);
+          }
+          at = to;
+        }
+        if (end > at) hasher.update_zeros(end - at);
+        digests[static_cast<std::size_t>(c)] = hasher.digest();
+      }
+    } catch (...) {
+      failed = true;
+      if (!error_set.test_and_set()) error = std::current_exception();
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+  }
+  if (error) std::rethrow_exception(error);
+  return digests;
 }
 
 }  // namespace onecopy::detail

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <vector>
 
 namespace onecopy::detail {
 
@@ -37,6 +38,16 @@ inline constexpr std::uint64_t read_piece = std::uint64_t{8} << 20;
 /// @throws os_error "pread(<file>, …)", no_space_error "copy_file_range(<file> → <out_file>)"; format_error "<file>: file ends at …" when a file is
 ///         shorter than a job needs
 void parallel_pread(std::span<const read_job> jobs, unsigned threads);
+
+/// Copies jobs into the file out_fd (pre: each job's out_fd is out_fd and out_offset a file
+/// offset inside [region_offset, region_offset + region_size)), in parallel, one checksum chunk
+/// of the region per work item, through a small per-thread buffer: each piece is read (pread),
+/// hashed while it is still in cache, and written (pwrite). Bytes of the region that no job
+/// covers are hashed as zeros (pre: they are, or will be, zeros in the file).
+/// @returns the digest of every checksum chunk of the region, in order
+/// @throws as parallel_pread (ENOSPC from pwrite: no_space_error)
+[[nodiscard]] std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::uint64_t region_offset,
+                                                         std::uint64_t region_size, unsigned threads);
 
 /// Reverses the bytes of each unit-byte word of data (unit 2, 4, 8 or 16).
 void swap_bytes(std::span<std::byte> data, unsigned unit) noexcept;

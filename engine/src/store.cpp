@@ -317,12 +317,13 @@ void detail::populate(draft::impl& d) {
   d.populated = true;
   detail::test_pause_point("after_populate");
 
-  record_pages(d);
+  record_pages(d, true);
 }
 
 // Records what the kernel really gave, not what we asked for: page size, huge bytes, the node of
-// every page (move_pages). pre: every page of d.map is mapped.
-void detail::record_pages(draft::impl& d) {
+// every page (move_pages). pre: every page of d.map is mapped, or !mapped and the host has one
+// memory node and d is not on a THP tmpfs.
+void detail::record_pages(draft::impl& d, bool mapped) {
   const backing_info& b = d.backing;
   const std::uint64_t file_size = d.info.file_size;
   void* addr = d.map.data();
@@ -332,7 +333,11 @@ void detail::record_pages(draft::impl& d) {
   if (b.kind != backing_kind::hugetlbfs && pages.pmd_mapped > 0) obtained = 2 * MiB;
   d.report.page_size = obtained;
   d.report.huge_bytes = huge;
-  d.report.histogram = detail::node_histogram(d.map.bytes(), obtained);
+  const auto nodes = sysfs::memory_nodes();
+  if (!mapped && nodes.size() == 1)  // one memory node: every page is on it
+    d.report.histogram = {{nodes.front(), (file_size + obtained - 1) / obtained}};
+  else
+    d.report.histogram = detail::node_histogram(d.map.bytes(), obtained);
   d.info.page_size = obtained;
   d.info.huge_bytes = huge;
   d.info.backing = b.kind;
