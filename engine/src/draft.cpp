@@ -90,6 +90,21 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
   if (data_offset > d.info.data_size || from.size() > d.info.data_size - data_offset)
     throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
                                   from.size(), data_offset, d.name, d.info.data_size));
+  if (!d.populated && d.written.empty()) {
+    // The first write of a tmpfs draft: checksummed while it is written.
+    detail::read_job job{-1, &d.temp_path, 0, nullptr, from.size(), 0};
+    job.out_fd = d.fd.get();
+    job.out_file = &d.temp_path;
+    job.out_offset = d.info.data_offset + data_offset;
+    job.in = from.data();
+    try {
+      d.digests = detail::copy_and_digest({&job, 1}, d.info.data_offset, d.info.data_size, d.opts.threads);
+    } catch (const no_space_error& e) {
+      detail::throw_no_space(d, e.what());
+    }
+    d.written.emplace_back(job.out_offset, job.out_offset + from.size());
+    return;
+  }
   d.digests.clear();
   constexpr std::uint64_t piece = detail::read_piece;
   const std::uint64_t pieces = (from.size() + piece - 1) / piece;

@@ -127,7 +127,8 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
   // memory once each way, as with cp's in-kernel copy.
   constexpr std::uint64_t step = 512 * 1024;
   std::vector<const read_job*> order;
-  for (const auto& j : jobs) order.push_back(&j);
+  for (const auto& j : jobs)
+    if (j.len > 0) order.push_back(&j);  // an empty tensor would share its offset with the next
   std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->out_offset < b->out_offset; });
   const std::uint64_t chunks = (region_size + checksum_chunk_size - 1) / checksum_chunk_size;
   std::vector<std::uint64_t> digests(static_cast<std::size_t>(chunks));
@@ -158,12 +159,15 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
           for (std::uint64_t p = from; p < to; p += step) {
             const std::uint64_t len = std::min(step, to - p);
             const std::uint64_t in = p - job.out_offset;  // from the job's start
-            const std::size_t got = sys::pread_full(job.fd, buffer.data(), len, job.file_offset + in, *job.file);
-            if (got != len) throw_short(job, in, got);
-            // pre: in and len are multiples of the swap unit (pieces start at multiples of step)
-            swap_bytes({buffer.data(), static_cast<std::size_t>(len)}, job.swap_unit);
-            hasher.update({buffer.data(), static_cast<std::size_t>(len)});
-            pwrite_full(job, buffer.data(), len, p);
+            const std::byte* bytes = job.in ? job.in + in : buffer.data();
+            if (!job.in) {
+              const std::size_t got = sys::pread_full(job.fd, buffer.data(), len, job.file_offset + in, *job.file);
+              if (got != len) throw_short(job, in, got);
+              // pre: in and len are multiples of the swap unit (pieces start at multiples of step)
+              swap_bytes({buffer.data(), static_cast<std::size_t>(len)}, job.swap_unit);
+            }
+            hasher.update({bytes, static_cast<std::size_t>(len)});
+            pwrite_full(job, bytes, len, p);
           }
           at = to;
         }

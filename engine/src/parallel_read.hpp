@@ -27,6 +27,8 @@ struct read_job {
   int out_fd = -1;
   const std::filesystem::path* out_file = nullptr;  ///< for messages
   std::uint64_t out_offset = 0;
+  /// copy_and_digest only: the source bytes are in memory here (fd and file_offset unused).
+  const std::byte* in = nullptr;
 };
 
 /// Size of the pieces the jobs are cut into; threads take pieces in order, so one large job
