@@ -252,7 +252,7 @@ def measure(way_name, label, tasks, tmp, disk):
     before_fork = way_name in ("fork COW", "RawArray")
     a = make_array(label)
     me = os.getpid()
-    idle = memory_total([me])
+    idle = memory_total([me] + descendants(me))  # with Ray's daemons and the resource tracker
     if before_fork:
         ref, publish_s = way.publish(a)
     pool = ctx.Pool(WORKERS, initializer=_init, initargs=(barrier,))
@@ -274,7 +274,7 @@ def measure(way_name, label, tasks, tmp, disk):
         for r in held:
             r.get()
     finally:
-        pool.terminate()
+        pool.close()  # workers exit on their own (SIGTERM would wake Ray's inherited handlers)
         pool.join()
         del a
         way.done()
