@@ -435,10 +435,34 @@ def main():
                 ways.remove(w)
 
     results = {}
+
+    def write(done_sizes):
+        """Writes the table of the sizes measured so far (a cut-off run keeps what it has)."""
+        rows = []
+        for label in done_sizes:
+            for way in ways:
+                ms = results.get((label, way), [])
+                if ms:
+                    rows.append({"array": label, "way": way, "runs": ms,
+                                 **{k: statistics.median(m[k] for m in ms) for k, _, _ in ROWS}})
+        load = open("/proc/loadavg").read().split()[:3]
+        record = {"runs": args.runs, "sizes": done_sizes, "skipped": skipped, "results": rows,
+                  "machine": f"{os.cpu_count()} CPUs, load average {' '.join(load)} when written, "
+                             f"shared with other jobs"}
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(record, f, indent=1)
+        text = table(record)
+        if args.md:
+            with open(args.md, "w") as f:
+                f.write("# Python anchors (bench/python/anchors.py)\n\n" + text + "\n")
+        return text
+
+    text = ""
     try:
-        ray = ray_session(max(parse_size(s) if s != "80MB" else 80_000_000 for s in sizes)) \
-            if "Ray put/get" in ways else None
-        for label in sizes:
+        if "Ray put/get" in ways:
+            ray_session(max(parse_size(s) if s != "80MB" else 80_000_000 for s in sizes))
+        for n, label in enumerate(sizes):
             for r in range(args.runs):
                 for way in ways:
                     if way == "Ray put/get":
@@ -451,6 +475,7 @@ def main():
                     print(f"{label} run {r + 1}/{args.runs} {way}: publish {fmt_time(m['publish_s'])}, "
                           f"task {fmt_time(m['per_task_s'])}, attach {fmt_time(m['attach_s'])}, "
                           f"read {fmt_time(m['read_s'])}, memory {fmt_bytes(m['memory'])}", file=sys.stderr)
+            text = write(sizes[:n + 1])
     finally:
         if "Ray put/get" in ways:
             import ray as _ray
@@ -459,25 +484,6 @@ def main():
         shutil.rmtree(disk, ignore_errors=True)
         if own_store:
             shutil.rmtree(os.environ["ONECOPY_DIR"], ignore_errors=True)
-
-    rows = []
-    for label in sizes:
-        for way in ways:
-            ms = results.get((label, way), [])
-            if ms:
-                rows.append({"array": label, "way": way, "runs": ms,
-                             **{k: statistics.median(m[k] for m in ms) for k, _, _ in ROWS}})
-    load = open("/proc/loadavg").read().split()[:3]
-    record = {"runs": args.runs, "sizes": sizes, "skipped": skipped, "results": rows,
-              "machine": f"{os.cpu_count()} CPUs, load average {' '.join(load)} at the end, "
-                         f"shared with other jobs"}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(record, f, indent=1)
-    text = table(record)
-    if args.md:
-        with open(args.md, "w") as f:
-            f.write("# Python anchors (bench/python/anchors.py)\n\n" + text + "\n")
     print(text)
 
 
