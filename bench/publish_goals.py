@@ -37,13 +37,19 @@ def parse_size(text):
 
 
 def timed(cmd, env=None):
+    """(wall seconds, CPU seconds: user + system) of running cmd."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise subprocess.CalledProcessError(p.returncode, cmd)
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def memcpy_seconds(src, dst_dir, size):
-    """Seconds to copy the page cache of src into prefaulted memory of a file in dst_dir."""
+    """(wall, CPU) seconds to copy the page cache of src into prefaulted memory of a file in dst_dir."""
     path = os.path.join(dst_dir, "memcpy.bin")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -55,13 +61,14 @@ def memcpy_seconds(src, dst_dir, size):
         b = np.frombuffer(dst, dtype=np.uint8)
         b[:] = 1  # populate the destination
         int(a[::4096].sum())  # map the source's page cache
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         np.copyto(b, a)
         t = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         del a, b
         s.close()
         dst.close()
-        return t
+        return t, cpu
     finally:
         os.close(fd)
         os.unlink(path)
@@ -98,10 +105,14 @@ def measure(args):
                 cases["zeros"].append((base, put))
             for case, pairs in cases.items():
                 baseline = "fallocate" if case == "zeros" else "memcpy" if hugetlbfs else "cp"
-                b = statistics.median(p[0] for p in pairs)
-                o = statistics.median(p[1] for p in pairs)
+                b = statistics.median(p[0][0] for p in pairs)
+                o = statistics.median(p[1][0] for p in pairs)
+                bc = statistics.median(p[0][1] for p in pairs)
+                oc = statistics.median(p[1][1] for p in pairs)
                 print(json.dumps({"backing": args.label, "size": label, "case": case, "baseline": baseline,
                                   "baseline_s": b, "onecopy_s": o, "ratio": b / o, "goal": GOALS[baseline],
+                                  "baseline_cpu_s": bc, "onecopy_cpu_s": oc, "cpu_ratio": bc / oc if oc else 0,
+                                  "load": open("/proc/loadavg").read().split()[0],
                                   "runs": args.runs, "samples": pairs}), flush=True)
         finally:
             os.unlink(src)
@@ -112,14 +123,17 @@ def report(path):
     print("## Publish goals (issue 16)\n")
     print("Warm page cache, same run, medians; ratio = baseline time / onecopy time (speed; "
           "above 1: onecopy faster). `put FILE` against `cp` on tmpfs, against memcpy into "
-          "populated pages on hugetlbfs; `put --zeros` against `fallocate -l`.\n")
-    print("| backing | size | what | baseline | baseline s | onecopy s | ratio | goal | |")
-    print("|---|---|---|---|---:|---:|---:|---:|---|")
+          "populated pages on hugetlbfs; `put --zeros` against `fallocate -l`. CPU s: user + system "
+          "time of the processes (medians), steadier than wall time on a busy machine; load: the "
+          "1-minute load average when the case ended.\n")
+    print("| backing | size | what | baseline | baseline s | onecopy s | ratio | goal | | CPU s: baseline / onecopy (ratio) | load |")
+    print("|---|---|---|---|---:|---:|---:|---:|---|---|---:|")
     for r in rows:
         what = "put FILE" if r["case"] == "file" else "put --zeros"
         verdict = "PASS" if r["ratio"] >= r["goal"] else "MISS"
         print(f"| {r['backing']} | {r['size']} | {what} | {r['baseline']} | {r['baseline_s']:.3f} | "
-              f"{r['onecopy_s']:.3f} | {r['ratio']:.2f}× | ≥ {r['goal']:.1f}× | {verdict} |")
+              f"{r['onecopy_s']:.3f} | {r['ratio']:.2f}× | ≥ {r['goal']:.1f}× | {verdict} | "
+              f"{r['baseline_cpu_s']:.3f} / {r['onecopy_cpu_s']:.3f} ({r['cpu_ratio']:.2f}×) | {r['load']} |")
         print(f"publish goal {r['backing']} {r['size']} {what} vs {r['baseline']}: "
               f"{r['ratio']:.2f}× (goal ≥ {r['goal']:.1f}×) {verdict}", file=sys.stderr)
     print()

@@ -12,8 +12,9 @@ onecopy (> 1: onecopy is faster / smaller). Rows per way and array (80 MB = np.a
 - per task: median round trip of a task that attaches/receives the array and reads one element;
 - fresh attach: in a worker that never saw the array, the time from its reference (name, handle,
   path…) to an ndarray; first full read: then summing all of it (page faults included);
-- memory: PSS + Shared_Hugetlb of parent + 4 workers + daemons (Ray's), each worker having read
-  the whole array, minus the same processes idle, plus tmpfs files nobody maps.
+- memory: PSS + Shared_Hugetlb of parent + 4 workers (+ Ray's daemons and workers, + Plasma's
+  store), each worker having read the whole array, minus the same processes idle, plus tmpfs
+  files nobody maps.
 
 Each way runs in its own fresh Pool (fork start method). Timings on a busy machine vary run
 to run: compare ratios. Ray is started once (small object store) and shut down by the bench;
@@ -252,7 +253,7 @@ def measure(way_name, label, tasks, tmp, disk):
     before_fork = way_name in ("fork COW", "RawArray")
     a = make_array(label)
     me = os.getpid()
-    idle = memory_total([me] + descendants(me))  # with Ray's daemons and the resource tracker
+    idle = memory_total([me])  # Ray's daemons (started for its row) are left out of other rows
     if before_fork:
         ref, publish_s = way.publish(a)
     pool = ctx.Pool(WORKERS, initializer=_init, initargs=(barrier,))
@@ -268,7 +269,7 @@ def measure(way_name, label, tasks, tmp, disk):
             times.append(time.perf_counter() - t0)
         held = [pool.apply_async(hold, [ref]) for _ in range(WORKERS)]
         barrier.wait()
-        pids = [me] + descendants(me)
+        pids = [me] + [p.pid for p in pool._pool]
         mem = memory_total(pids) - idle - idle_workers + way.unmapped_tmpfs_bytes(pids)
         barrier.wait()
         for r in held:
