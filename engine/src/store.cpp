@@ -287,6 +287,7 @@ void create_on(draft::impl& d, const backing_info& b) {
   d.report.backing = b.kind;
   d.report.file_size = file_size;
   d.report.path = d.final_path;
+  d.report.page_size = b.page_size;  // what the backing gives; record_pages reads what it gave
   if (b.kind != backing_kind::hugetlbfs && d.opts.replicate_on.empty()) return;
   detail::populate(d);
 }
