@@ -13,8 +13,9 @@ onecopy (> 1: onecopy is faster / smaller). Rows per way and array (80 MB = np.a
 - fresh attach: in a worker that never saw the array, the time from its reference (name, handle,
   path…) to an ndarray; first full read: then summing all of it (page faults included);
 - memory: PSS + Shared_Hugetlb of parent + 4 workers (+ Ray's daemons and workers, + Plasma's
-  store), each worker having read the whole array, minus the same processes idle, plus tmpfs
-  files nobody maps.
+  store), each worker having read the whole array, minus the same processes idle before the
+  array existed, plus tmpfs files nobody maps. The parent's own array counts in every row (so
+  fork COW's figure is one array; onecopy's is the parent's array plus the published copy).
 
 Each way runs in its own fresh Pool (fork start method). Timings on a busy machine vary run
 to run: compare ratios. Ray is started once (small object store) and shut down by the bench;
@@ -251,15 +252,23 @@ def measure(way_name, label, tasks, tmp, disk):
     way.disk = disk
     barrier = ctx.Barrier(WORKERS + 1)
     before_fork = way_name in ("fork COW", "RawArray")
-    a = make_array(label)
     me = os.getpid()
-    idle = memory_total([me])  # Ray's daemons (started for its row) are left out of other rows
+    a = None
+    make_pool = lambda: ctx.Pool(WORKERS, initializer=_init, initargs=(barrier,))
+    # Baseline: parent + idle workers before the array exists (for the ways that need the array
+    # before the fork, from a throwaway pool). The parent's own array counts in every row.
     if before_fork:
+        pool = make_pool()
+        idle = memory_total([me] + [p.pid for p in pool._pool])
+        pool.close()
+        pool.join()
+        a = make_array(label)
         ref, publish_s = way.publish(a)
-    pool = ctx.Pool(WORKERS, initializer=_init, initargs=(barrier,))
+    pool = make_pool()
     try:
-        idle_workers = memory_total([p.pid for p in pool._pool])
         if not before_fork:
+            idle = memory_total([me] + [p.pid for p in pool._pool])
+            a = make_array(label)
             ref, publish_s = way.publish(a)
         attach_s, read_s = pool.apply_async(fresh, [ref]).get()
         times = []
@@ -270,7 +279,7 @@ def measure(way_name, label, tasks, tmp, disk):
         held = [pool.apply_async(hold, [ref]) for _ in range(WORKERS)]
         barrier.wait()
         pids = [me] + [p.pid for p in pool._pool]
-        mem = memory_total(pids) - idle - idle_workers + way.unmapped_tmpfs_bytes(pids)
+        mem = memory_total(pids) - idle + way.unmapped_tmpfs_bytes(pids)
         barrier.wait()
         for r in held:
             r.get()
@@ -306,10 +315,10 @@ def measure_ray(label, tasks):
             self.a.sum()
             return os.getpid()
 
-    a = make_array(label)
     me = os.getpid()
     ray.get(r_peek.remote(np.zeros(4), 0))  # workers started
     idle = memory_total([me] + descendants(me))
+    a = make_array(label)
     t0 = time.perf_counter()
     ref = ray.put(a)
     publish_s = time.perf_counter() - t0

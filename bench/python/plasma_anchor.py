@@ -94,14 +94,15 @@ def total(pids):
 
 def main():
     label, tasks, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    a = np.arange(10_000_000) if label == "80MB" else np.arange((1 << 30) // 8, dtype=np.float64)
-    with plasma.start_plasma_store(int(a.nbytes * 1.5) + (64 << 20)) as (sock, proc):
+    nbytes = 80_000_000 if label == "80MB" else 1 << 30
+    with plasma.start_plasma_store(int(nbytes * 1.5) + (64 << 20)) as (sock, proc):
         ctx = mp.get_context("fork")
         barrier = ctx.Barrier(workers + 1)
         me = os.getpid()
         client = plasma.connect(sock)
         with ctx.Pool(workers, initializer=_init, initargs=(sock, barrier)) as pool:
-            idle = total([me] + descendants(me))
+            idle = total([me] + descendants(me))  # before the array exists, as anchors.py
+            a = np.arange(10_000_000) if label == "80MB" else np.arange(nbytes // 8, dtype=np.float64)
             t0 = time.perf_counter()
             oid = client.put(a).binary()
             publish_s = time.perf_counter() - t0
