@@ -17,6 +17,7 @@
 #include "onecopy/engine/checksum.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/units.hpp"
 
 namespace onecopy::detail {
 namespace {
@@ -123,9 +124,10 @@ void parallel_pread(std::span<const read_job> jobs, unsigned threads) {
 
 std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::uint64_t region_offset,
                                            std::uint64_t region_size, unsigned threads) {
-  // Small enough to stay in L2 between the read, the hash and the write: the bytes cross
-  // memory once each way, as with cp's in-kernel copy.
-  constexpr std::uint64_t step = 512 * 1024;
+  // Small enough to stay in cache between the read, the hash and the write (the bytes cross
+  // memory once each way, as with cp's in-kernel copy), and whole 2 MiB file pieces: tmpfs
+  // zero-fills the part of a new (huge or large) folio that a write leaves out.
+  constexpr std::uint64_t step = 2 * MiB;
   std::vector<const read_job*> order;
   for (const auto& j : jobs)
     if (j.len > 0) order.push_back(&j);  // an empty tensor would share its offset with the next
@@ -156,14 +158,14 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
           const std::uint64_t from = std::max(begin, job.out_offset);
           const std::uint64_t to = std::min(end, job.out_offset + job.len);
           if (from > at) hasher.update_zeros(from - at);
-          for (std::uint64_t p = from; p < to; p += step) {
-            const std::uint64_t len = std::min(step, to - p);
+          for (std::uint64_t p = from, len = 0; p < to; p += len) {
+            len = std::min(to, (p / step + 1) * step) - p;  // up to the next multiple of step
             const std::uint64_t in = p - job.out_offset;  // from the job's start
             const std::byte* bytes = job.in ? job.in + in : buffer.data();
             if (!job.in) {
               const std::size_t got = sys::pread_full(job.fd, buffer.data(), len, job.file_offset + in, *job.file);
               if (got != len) throw_short(job, in, got);
-              // pre: in and len are multiples of the swap unit (pieces start at multiples of step)
+              // pre: in and len are multiples of the swap unit (pieces start at multiples of 64)
               swap_bytes({buffer.data(), static_cast<std::size_t>(len)}, job.swap_unit);
             }
             hasher.update({bytes, static_cast<std::size_t>(len)});
