@@ -61,6 +61,7 @@ std::vector<std::filesystem::path> draft::unpublished_files() const {
 std::span<std::byte> draft::bytes() {
   if (!impl_->populated) detail::populate(*impl_);
   impl_->digests.clear();  // the caller may write anything through these
+  impl_->touched = true;
   return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
 }
 
@@ -90,7 +91,9 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
   if (data_offset > d.info.data_size || from.size() > d.info.data_size - data_offset)
     throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
                                   from.size(), data_offset, d.name, d.info.data_size));
-  if (!d.populated && d.written.empty()) {
+  const bool first = !d.touched;
+  d.touched = true;
+  if (!d.populated && first) {
     // The first write of a tmpfs draft: checksummed while it is written.
     detail::read_job job{-1, &d.temp_path, 0, nullptr, from.size(), 0};
     job.out_fd = d.fd.get();
@@ -145,9 +148,21 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
 }
 
 void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {
+  const bool first = !d.touched;
+  d.touched = true;
   if (d.populated) {
-    for (auto& job : jobs) job.out = d.map.data() + d.info.data_offset + job.out_offset;
-    parallel_pread(jobs, threads);
+    // hugetlbfs (populated at create): pread into the mapping; the first fill hashes each
+    // piece while it is in cache, so publish need not read the data again.
+    for (auto& job : jobs) {
+      job.out_offset += d.info.data_offset;
+      job.out = d.map.data() + job.out_offset;
+      job.out_fd = -1;
+    }
+    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads);
+    else {
+      d.digests.clear();
+      parallel_pread(jobs, threads);
+    }
     return;
   }
   // An unpopulated (tmpfs) draft: write its file. Its pages come from the file's shared policy
@@ -159,7 +174,7 @@ void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned 
   }
   try {
     // The first write of the draft checksums while it copies; later ones make publish read back.
-    if (d.written.empty()) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads);
+    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads);
     else {
       d.digests.clear();
       parallel_pread(jobs, threads);
@@ -239,11 +254,13 @@ segment draft::publish() && {
   detail::test_pause_point("before_publish");
   if (!d.replicas.empty()) copy_to_replicas(d);
   if (d.populated) {
-    d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+    if (!d.touched) d.info.checksum = zeros_checksum(d.info.data_size);  // --zeros: populate zeroed
+    else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);
+    else d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
   } else {
     // A tmpfs draft: the fill wrote its file; allocate the rest, checksum through the mapping
     // (which maps the pages), then see where the pages are.
-    const bool zeros = d.written.empty();
+    const bool zeros = !d.touched;
     detail::allocate_rest(d);
     if (zeros) d.info.checksum = zeros_checksum(d.info.data_size);
     else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);

@@ -78,6 +78,8 @@ struct draft::impl {
   /// Checksum chunk digests computed while the fill copied: valid while that fill is the only
   /// write (any other write clears them, and publish then reads the data back).
   std::vector<std::uint64_t> digests;
+  /// Anything wrote the data (bytes() handed out, write, a fill): false = all zeros.
+  bool touched = false;
   /// A replicated draft: the other nodes' replicas (this impl is the first node's). They hold
   /// no lock of their own: this one holds the name's lock for all of them.
   std::vector<std::unique_ptr<draft::impl>> replicas;

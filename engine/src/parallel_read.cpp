@@ -161,15 +161,18 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
           for (std::uint64_t p = from, len = 0; p < to; p += len) {
             len = std::min(to, (p / step + 1) * step) - p;  // up to the next multiple of step
             const std::uint64_t in = p - job.out_offset;  // from the job's start
-            const std::byte* bytes = job.in ? job.in + in : buffer.data();
+            // Into memory (out) when there is no file to write, else through the buffer.
+            std::byte* to_memory = job.out_fd < 0 ? job.out + in : nullptr;
+            const std::byte* bytes = job.in ? job.in + in : to_memory ? to_memory : buffer.data();
             if (!job.in) {
-              const std::size_t got = sys::pread_full(job.fd, buffer.data(), len, job.file_offset + in, *job.file);
+              std::byte* into = to_memory ? to_memory : buffer.data();
+              const std::size_t got = sys::pread_full(job.fd, into, len, job.file_offset + in, *job.file);
               if (got != len) throw_short(job, in, got);
               // pre: in and len are multiples of the swap unit (pieces start at multiples of 64)
-              swap_bytes({buffer.data(), static_cast<std::size_t>(len)}, job.swap_unit);
+              swap_bytes({into, static_cast<std::size_t>(len)}, job.swap_unit);
             }
             hasher.update({bytes, static_cast<std::size_t>(len)});
-            pwrite_full(job, bytes, len, p);
+            if (!to_memory) pwrite_full(job, bytes, len, p);
           }
           at = to;
         }

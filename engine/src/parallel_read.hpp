@@ -41,10 +41,11 @@ inline constexpr std::uint64_t read_piece = std::uint64_t{8} << 20;
 ///         shorter than a job needs
 void parallel_pread(std::span<const read_job> jobs, unsigned threads);
 
-/// Copies jobs into the file out_fd (pre: each job's out_fd is out_fd and out_offset a file
-/// offset inside [region_offset, region_offset + region_size)), in parallel, one checksum chunk
-/// of the region per work item, through a small per-thread buffer: each piece is read (pread),
-/// hashed while it is still in cache, and written (pwrite). Bytes of the region that no job
+/// Copies jobs into their file out_fd, or into memory at out when out_fd < 0 (pre: out_offset
+/// is the job's position inside [region_offset, region_offset + region_size)), in parallel, one
+/// checksum chunk of the region per work item, in 2 MiB pieces: each piece is read (pread, into
+/// a small per-thread buffer when it goes to a file), hashed while it is still in cache, and
+/// written (pwrite). Bytes of the region that no job
 /// covers are hashed as zeros (pre: they are, or will be, zeros in the file).
 /// @returns the digest of every checksum chunk of the region, in order
 /// @throws as parallel_pread (ENOSPC from pwrite: no_space_error)
