@@ -17,7 +17,7 @@ CUDA_ARCHS = -UCMAKE_CUDA_ARCHITECTURES -DONECOPY_CUDA_ARCHS=$(1)
 CMAKE_COMMON := $(call CUDA_ARCHS,ci)
 OUT ?= build/gpu-check-report
 
-.PHONY: all deps build run test fuzz bench clean release-gpu gpu-check
+.PHONY: all deps build run test fuzz bench bench-anchors clean release-gpu gpu-check
 
 all: build
 
@@ -70,8 +70,16 @@ fuzz:
 # SVG plots. As root it also mounts hugetlbfs/THP tmpfs and grows the huge-page pools by
 # increments for the huge-page cases, and undoes both (see bench/run.sh).
 bench: build
-	@./scripts/install-deps.sh --bench
+	@./scripts/install-deps.sh --bench --python --anchors
+	@cmake -S . -B $(RELEASE) -DONECOPY_PYTHON=ON >/dev/null && cmake --build $(RELEASE) -j$(JOBS) --target onecopy_python
 	@./bench/run.sh $(RELEASE)
+
+# Only the Python anchors (pickling, shared_memory, Ray, … side by side with onecopy):
+# bench/results/anchors.md. ANCHOR_ARGS passes options (e.g. --sizes 80MB --runs 5).
+bench-anchors: build
+	@./scripts/install-deps.sh --python --anchors
+	@cmake -S . -B $(RELEASE) -DONECOPY_PYTHON=ON >/dev/null && cmake --build $(RELEASE) -j$(JOBS) --target onecopy_python
+	@./bench/run.sh $(RELEASE) --only-anchors $(ANCHOR_ARGS)
 
 clean:
 	rm -rf build

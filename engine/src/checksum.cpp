@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "onecopy/engine/checksum.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -10,6 +11,8 @@
 // on 1 GiB, one thread): publish, verify and every reader's checksum are bound by it.
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#include "chunk_hasher.hpp"
 
 namespace onecopy {
 
@@ -47,5 +50,26 @@ std::uint64_t segment_checksum(std::span<const std::byte> data, unsigned threads
   }
   return combine_digests(digests);
 }
+
+namespace detail {
+
+struct chunk_hasher::state {
+  XXH3_state_t xxh;
+};
+
+chunk_hasher::chunk_hasher() : state_(std::make_unique<state>()) { reset(); }
+chunk_hasher::~chunk_hasher() = default;
+void chunk_hasher::reset() noexcept { (void)XXH3_64bits_reset(&state_->xxh); }
+void chunk_hasher::update(std::span<const std::byte> piece) noexcept {
+  (void)XXH3_64bits_update(&state_->xxh, piece.data(), piece.size());
+}
+void chunk_hasher::update_zeros(std::uint64_t len) noexcept {
+  static constexpr std::byte zeros[4096] = {};
+  for (; len > 0; len -= std::min<std::uint64_t>(len, sizeof zeros))
+    update({zeros, static_cast<std::size_t>(std::min<std::uint64_t>(len, sizeof zeros))});
+}
+std::uint64_t chunk_hasher::digest() const noexcept { return XXH3_64bits_digest(&state_->xxh); }
+
+}  // namespace detail
 
 }  // namespace onecopy

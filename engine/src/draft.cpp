@@ -17,6 +17,7 @@
 
 #include "file_lock.hpp"
 #include "internals.hpp"
+#include "numa_memory.hpp"
 #include "onecopy/engine/checksum.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
@@ -57,7 +58,10 @@ std::vector<std::filesystem::path> draft::unpublished_files() const {
   return out;
 }
 
-std::span<std::byte> draft::bytes() noexcept {
+std::span<std::byte> draft::bytes() {
+  if (!impl_->populated) detail::populate(*impl_);
+  impl_->digests.clear();  // the caller may write anything through these
+  impl_->touched = true;
   return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
 }
 
@@ -75,10 +79,110 @@ void draft::read_from_file(const std::filesystem::path& file, std::uint64_t file
                                   "draft's {} bytes", file.string(), len, data_offset,
                                   impl_->info.data_size));
   sys::unique_fd fd = sys::open(file, O_RDONLY);
-  // Parallel pread in 8 MiB pieces: page-cache copies scale with threads until memory
+  // Parallel copies in 8 MiB pieces: page-cache copies scale with threads until memory
   // bandwidth is reached.
-  const detail::read_job job{fd.get(), &file, file_offset, bytes().data() + data_offset, len, 0};
-  detail::parallel_pread({&job, 1}, impl_->opts.threads);
+  detail::read_job job{fd.get(), &file, file_offset, nullptr, len, 0};
+  job.out_offset = data_offset;
+  detail::fill_from_files(*impl_, {&job, 1}, impl_->opts.threads);
+}
+
+void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
+  impl& d = *impl_;
+  if (data_offset > d.info.data_size || from.size() > d.info.data_size - data_offset)
+    throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
+                                  from.size(), data_offset, d.name, d.info.data_size));
+  const bool first = !d.touched;
+  d.touched = true;
+  if (!d.populated && first) {
+    // The first write of a tmpfs draft: checksummed while it is written.
+    detail::read_job job{-1, &d.temp_path, 0, nullptr, from.size(), 0};
+    job.out_fd = d.fd.get();
+    job.out_file = &d.temp_path;
+    job.out_offset = d.info.data_offset + data_offset;
+    job.in = from.data();
+    try {
+      d.digests = detail::copy_and_digest({&job, 1}, d.info.data_offset, d.info.data_size, d.opts.threads);
+    } catch (const no_space_error& e) {
+      detail::throw_no_space(d, e.what());
+    }
+    d.written.emplace_back(job.out_offset, job.out_offset + from.size());
+    return;
+  }
+  d.digests.clear();
+  constexpr std::uint64_t piece = detail::read_piece;
+  const std::uint64_t pieces = (from.size() + piece - 1) / piece;
+  unsigned threads = d.opts.threads ? d.opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::clamp<std::uint64_t>(pieces, 1, threads));
+  const std::uint64_t base = d.info.data_offset + data_offset;
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<int> error{0};
+  auto work = [&] {
+    for (std::uint64_t i = next++; i < pieces && error == 0; i = next++) {
+      const std::uint64_t at = i * piece, len = std::min<std::uint64_t>(piece, from.size() - at);
+      if (d.populated) {
+        std::memcpy(d.map.data() + base + at, from.data() + at, len);
+        continue;
+      }
+      for (std::uint64_t done = 0; done < len;) {
+        const ssize_t n = ::pwrite(d.fd.get(), from.data() + at + done, len - done,
+                                   static_cast<off_t>(base + at + done));
+        const int err = n < 0 ? errno : n == 0 ? ENOSPC : 0;
+        if (err == EINTR) continue;
+        if (err != 0) {
+          error = err;
+          return;
+        }
+        done += static_cast<std::uint64_t>(n);
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+  }
+  const std::string what = fmt::format("pwrite({}, {} at {})", d.temp_path.string(), format_bytes(from.size()), base);
+  if (error == ENOSPC) detail::throw_no_space(d, what);
+  if (error != 0) throw_os_error(error, what);
+  if (!d.populated) d.written.emplace_back(base, base + from.size());
+}
+
+void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {
+  const bool first = !d.touched;
+  d.touched = true;
+  if (d.populated) {
+    // hugetlbfs (populated at create): pread into the mapping; the first fill hashes each
+    // piece while it is in cache, so publish need not read the data again.
+    for (auto& job : jobs) {
+      job.out_offset += d.info.data_offset;
+      job.out = d.map.data() + job.out_offset;
+      job.out_fd = -1;
+    }
+    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads);
+    else {
+      d.digests.clear();
+      parallel_pread(jobs, threads);
+    }
+    return;
+  }
+  // An unpopulated (tmpfs) draft: write its file. Its pages come from the file's shared policy
+  // (mbind on the mapping), as populate's would; record_pages reads their nodes at publish.
+  for (auto& job : jobs) {
+    job.out_offset += d.info.data_offset;
+    job.out_fd = d.fd.get();
+    job.out_file = &d.temp_path;
+  }
+  try {
+    // The first write of the draft checksums while it copies; later ones make publish read back.
+    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads);
+    else {
+      d.digests.clear();
+      parallel_pread(jobs, threads);
+    }
+  } catch (const no_space_error& e) {
+    throw_no_space(d, e.what());
+  }
+  for (const auto& job : jobs) d.written.emplace_back(job.out_offset, job.out_offset + job.len);
 }
 
 namespace {
@@ -133,13 +237,41 @@ void copy_to_replicas(draft::impl& d) {
   work();
 }
 
+// The checksum of size zero bytes, without reading them: a --zeros segment's pages are only
+// allocated (fallocate), and reading them back would cost as much again.
+std::uint64_t zeros_checksum(std::uint64_t size) {
+  const std::vector<std::byte> zeros(static_cast<std::size_t>(std::min(size, checksum_chunk_size)));
+  const std::uint64_t whole = size / checksum_chunk_size, tail = size % checksum_chunk_size;
+  std::vector<std::uint64_t> digests(static_cast<std::size_t>(whole), whole ? chunk_digest(zeros) : 0);
+  if (tail) digests.push_back(chunk_digest({zeros.data(), static_cast<std::size_t>(tail)}));
+  return combine_digests(digests);
+}
+
 }  // namespace
 
 segment draft::publish() && {
   impl& d = *impl_;
   detail::test_pause_point("before_publish");
   if (!d.replicas.empty()) copy_to_replicas(d);
-  d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+  if (d.populated) {
+    if (!d.touched) d.info.checksum = zeros_checksum(d.info.data_size);  // --zeros: populate zeroed
+    else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);
+    else d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+  } else {
+    // A tmpfs draft: the fill wrote its file; allocate the rest, checksum through the mapping
+    // (which maps the pages), then see where the pages are.
+    const bool zeros = !d.touched;
+    detail::allocate_rest(d);
+    if (zeros) d.info.checksum = zeros_checksum(d.info.data_size);
+    else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);
+    else d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
+    // move_pages (node of each page) and ShmemPmdMapped (THP) only see mapped pages: map them,
+    // which allocates nothing any more. With one memory node and base pages, nothing to ask.
+    const bool map = d.backing.kind == backing_kind::thp || sysfs::memory_nodes().size() > 1;
+    if (const int err = map ? detail::populate_read(d.map.bytes()) : 0)
+      throw_os_error(err, fmt::format("populate {} for reading", d.temp_path.string()));
+    detail::record_pages(d, map);
+  }
   d.info.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();
   // Replicas are byte-for-byte copies: same checksum and creation time.

@@ -8,12 +8,14 @@
 #include <unordered_map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "fault_registry.hpp"
 #include "file_lock.hpp"
+#include "parallel_read.hpp"
 #include "onecopy/engine/draft.hpp"
 #include "onecopy/engine/segment.hpp"
 #include "onecopy/engine/store.hpp"
@@ -71,6 +73,16 @@ struct draft::impl {
   segment_info info;  // planned offsets; completed by publish()
   create_report report;
   bool published = false;
+  /// Every page is allocated and mapped (hugetlbfs, replicated drafts, or bytes() was asked
+  /// for). A tmpfs draft starts unpopulated: the fill writes its file through fd, recording
+  /// the file ranges in written, and publish allocates the rest.
+  bool populated = false;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> written;  // [begin, end) file offsets
+  /// Checksum chunk digests computed while the fill copied: valid while that fill is the only
+  /// write (any other write clears them, and publish then reads the data back).
+  std::vector<std::uint64_t> digests;
+  /// Anything wrote the data (bytes() handed out, write, a fill): false = all zeros.
+  bool touched = false;
   /// A replicated draft: the other nodes' replicas (this impl is the first node's). They hold
   /// no lock of their own: this one holds the name's lock for all of them.
   std::vector<std::unique_ptr<draft::impl>> replicas;
@@ -79,6 +91,23 @@ struct draft::impl {
 };
 
 namespace detail {
+/// Allocates, places and maps every page of d's file (MADV_POPULATE_WRITE; pages the fill
+/// already wrote are only mapped), then record_pages.
+/// @throws no_space_error naming the store directory; hugepage_pool_error
+void populate(draft::impl& d);
+/// Records page size, huge bytes and the node histogram of d's mapping in d.info and d.report.
+/// pre: every page of d.map is mapped, or !mapped on a host with one memory node and d is not
+/// on a THP tmpfs (whose huge pages are counted in the mapping)
+void record_pages(draft::impl& d, bool mapped);
+/// Allocates (fallocate) the parts of d's file the fill did not write: header, padding, tail.
+/// @throws no_space_error naming the store directory
+void allocate_rest(draft::impl& d);
+/// Runs jobs whose out_offset is an offset in d's data region (out and out_fd are set here):
+/// pread into the mapping of a populated draft, copy_file_range into the file of another.
+/// @throws as parallel_pread; no_space_error naming the store directory
+void fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads);
+/// @throws no_space_error "<what>: no space left in <store dir> (<free> free of <needed> needed)"
+[[noreturn]] void throw_no_space(const draft::impl& d, const std::string& what);
 /// Opens, locks (shared), maps and validates a published segment file.
 /// @throws os_error/format_error naming path
 [[nodiscard]] segment attach_file(std::string name, const std::filesystem::path& path,

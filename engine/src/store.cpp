@@ -254,7 +254,10 @@ std::filesystem::path store::runtime_dir() const {
 
 namespace {
 
-// Makes the temp file on b, maps and places and populates it. Throws the named errors.
+// Makes the temp file on b, maps and places it, and populates it, except on tmpfs: there the fill
+// writes the file through its descriptor (no zero-fill, no fault per page) and publish allocates
+// what it left out (detail::allocate_rest); the mapping's shared policy places those pages too.
+// Throws the named errors.
 void create_on(draft::impl& d, const backing_info& b) {
   detail::ensure_private_dir(b.dir);
   const std::uint64_t file_size = round_up(d.info.data_offset + d.info.data_size, file_granule(b));
@@ -279,6 +282,22 @@ void create_on(draft::impl& d, const backing_info& b) {
   if (b.kind == backing_kind::thp) (void)::madvise(addr, file_size, MADV_HUGEPAGE);
   detail::apply_policy(d.map.bytes(), d.report.where);
 
+  d.backing = b;
+  d.info.file_size = file_size;
+  d.report.backing = b.kind;
+  d.report.file_size = file_size;
+  d.report.path = d.final_path;
+  d.report.page_size = b.page_size;  // what the backing gives; record_pages reads what it gave
+  if (b.kind != backing_kind::hugetlbfs && d.opts.replicate_on.empty()) return;
+  detail::populate(d);
+}
+
+}  // namespace
+
+// Allocates, places and maps every page of d's file. Throws the named errors.
+void detail::populate(draft::impl& d) {
+  const backing_info& b = d.backing;
+  const std::uint64_t file_size = d.info.file_size;
   detail::test_pause_point("before_populate");
   const auto start = clock::now();
   if (const int err = detail::populate_write(d.map.bytes(), b.page_size, d.report.where, d.opts.threads)) {
@@ -295,22 +314,31 @@ void create_on(draft::impl& d, const backing_info& b) {
     }
     throw_os_error(err, what);
   }
-  d.report.populate_seconds = std::chrono::duration<double>(clock::now() - start).count();
+  d.report.populate_seconds += std::chrono::duration<double>(clock::now() - start).count();
+  d.populated = true;
   detail::test_pause_point("after_populate");
 
-  // What the kernel really gave, not what we asked for.
+  record_pages(d, true);
+}
+
+// Records what the kernel really gave, not what we asked for: page size, huge bytes, the node of
+// every page (move_pages). pre: every page of d.map is mapped, or !mapped and the host has one
+// memory node and d is not on a THP tmpfs.
+void detail::record_pages(draft::impl& d, bool mapped) {
+  const backing_info& b = d.backing;
+  const std::uint64_t file_size = d.info.file_size;
+  void* addr = d.map.data();
   const auto pages = pages_of_mapping(addr);
   std::uint64_t obtained = pages.kernel_page_size ? pages.kernel_page_size : sysfs::base_page_size();
   std::uint64_t huge = b.kind == backing_kind::hugetlbfs ? file_size : pages.pmd_mapped;
   if (b.kind != backing_kind::hugetlbfs && pages.pmd_mapped > 0) obtained = 2 * MiB;
-  d.report.backing = b.kind;
   d.report.page_size = obtained;
   d.report.huge_bytes = huge;
-  d.report.file_size = file_size;
-  d.report.path = d.final_path;
-  d.report.histogram = detail::node_histogram(d.map.bytes(), obtained);
-  d.backing = b;
-  d.info.file_size = file_size;
+  const auto nodes = sysfs::memory_nodes();
+  if (!mapped && nodes.size() == 1)  // one memory node: every page is on it
+    d.report.histogram = {{nodes.front(), (file_size + obtained - 1) / obtained}};
+  else
+    d.report.histogram = detail::node_histogram(d.map.bytes(), obtained);
   d.info.page_size = obtained;
   d.info.huge_bytes = huge;
   d.info.backing = b.kind;
@@ -321,6 +349,36 @@ void create_on(draft::impl& d, const backing_info& b) {
                                             "(ShmemPmdMapped 0): check shmem_enabled and free memory",
                                             b.dir.string()));
 }
+
+void detail::throw_no_space(const draft::impl& d, const std::string& what) {
+  throw no_space_error(ENOSPC, fmt::format("{}: no space left in {} ({} free of {} needed)", what,
+                                           d.backing.dir.string(), format_bytes(free_space(d.backing.dir)),
+                                           format_bytes(d.info.file_size)));
+}
+
+void detail::allocate_rest(draft::impl& d) {
+  std::sort(d.written.begin(), d.written.end());
+  const auto start = clock::now();
+  std::uint64_t at = 0;
+  auto allocate = [&](std::uint64_t from, std::uint64_t to) {
+    if (from >= to) return;
+    if (::fallocate(d.fd.get(), 0, static_cast<off_t>(from), static_cast<off_t>(to - from)) != 0) {
+      const int err = errno;
+      const std::string what = fmt::format("fallocate({}, {} at {})", d.temp_path.string(),
+                                           format_bytes(to - from), from);
+      if (err == ENOSPC) throw_no_space(d, what);
+      throw_os_error(err, what);
+    }
+  };
+  for (const auto& [begin, end] : d.written) {
+    allocate(at, begin);
+    at = std::max(at, end);
+  }
+  allocate(at, d.info.file_size);
+  d.report.populate_seconds += std::chrono::duration<double>(clock::now() - start).count();
+}
+
+namespace {
 
 // Discards a failed attempt so the next backing starts clean.
 void discard_attempt(draft::impl& d) {
@@ -441,11 +499,14 @@ draft create_replicas(const store::impl& s, std::string_view name, const layout&
                                   "it excludes a NUMA placement ({})", name, opts.where.to_string()));
   std::vector<std::unique_ptr<draft::impl>> drafts;
   for (int node : opts.replicate_on) {
-    auto d = new_draft(fmt::format("{}{}{}", name, replica_marker, node), l, opts, placement::bind_to({node}));
-    d->opts.replicate_on.clear();
-    drafts.push_back(std::move(d));
+    drafts.push_back(new_draft(fmt::format("{}{}{}", name, replica_marker, node), l, opts,
+                               placement::bind_to({node})));
   }
-  for (auto& d : drafts) place(s, *d);
+  // Placed while replicate_on is still set: replicas are populated at once (publish memcpys).
+  for (auto& d : drafts) {
+    place(s, *d);
+    d->opts.replicate_on.clear();
+  }
   auto first = std::move(drafts.front());
   for (std::size_t i = 1; i < drafts.size(); ++i) {
     first->report.replicas.push_back(drafts[i]->report);

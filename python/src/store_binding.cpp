@@ -60,29 +60,6 @@ create_options make_options(const std::string& pages, const std::string& numa,
   return o;
 }
 
-namespace {
-
-// Copies big inputs with a few threads: one thread moves ~5-10 GB/s, not enough for the
-// memory bandwidth of a large machine.
-void copy_parallel(std::byte* dst, const std::uint8_t* src, std::size_t n) {
-  constexpr std::size_t chunk = std::size_t{64} << 20;
-  const std::size_t threads =
-      std::clamp<std::size_t>(n / chunk, 1, std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
-  if (threads == 1) {
-    std::memcpy(dst, src, n);
-    return;
-  }
-  const std::size_t part = (n + threads - 1) / threads;
-  std::vector<std::jthread> pool;
-  for (std::size_t i = 0; i < threads; ++i) {
-    const std::size_t begin = i * part;
-    const std::size_t len = std::min(part, n - std::min(n, begin));
-    if (len > 0) pool.emplace_back([=] { std::memcpy(dst + begin, src + begin, len); });
-  }
-}
-
-}  // namespace
-
 nb::dict report_dict(const create_report& r) {
   nb::dict d;
   d["path"] = r.path.string();
@@ -122,7 +99,7 @@ void copy_in(draft& d, const std::vector<input_tensor>& tensors) {
   const auto& table = d.layout().tensors();
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const auto& data = std::get<3>(tensors[i]);
-    copy_parallel(d.bytes().data() + table[i].offset, data.data(), data.size());
+    d.write(table[i].offset, {reinterpret_cast<const std::byte*>(data.data()), data.size()});
   }
 }
 

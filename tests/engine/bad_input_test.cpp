@@ -142,6 +142,29 @@ TEST(ResourceTest, TmpfsFillingUpDuringPopulateIsNoSpaceNotSigbus) {
   ::close(a.stderr_fd);
 }
 
+// A tmpfs draft is filled through its file and allocated at publish, not populated at create:
+// a tmpfs that fills up in between is still a named no_space_error (from the write, or from
+// publish's fallocate), never SIGBUS, and leaves nothing behind.
+TEST(ResourceTest, TmpfsFillingUpBeforeAFileFillOrPublishIsNoSpaceNotSigbus) {
+  test::scoped_mount small("tmpfs", "size=16m,mode=0755");
+  if (!small.ok()) GTEST_SKIP() << small.why();
+  const auto dir = small.path() / "store";
+  test::temp_dir files;
+  const auto source = files.path() / "source.bin";
+  std::ofstream(source, std::ios::binary) << std::string(12 * MiB, 'x');
+  store s = store::at(dir);
+  {
+    draft from_file = s.create("from-file", layout::bytes(12 * MiB));
+    draft zeros = s.create("zeros", layout::bytes(12 * MiB));
+    segment taken = std::move(s.create("taken", layout::bytes(12 * MiB))).publish();
+    const auto msg = error_of<no_space_error>([&] { from_file.read_from_file(source, 0, 0, 12 * MiB); });
+    EXPECT_NE(msg.find("no space left in " + dir.string()), std::string::npos) << msg;
+    const auto at_publish = error_of<no_space_error>([&] { (void)std::move(zeros).publish(); });
+    EXPECT_NE(at_publish.find("no space left in " + dir.string()), std::string::npos) << at_publish;
+  }
+  EXPECT_EQ(files_in(dir), std::vector<std::string>{"taken"});
+}
+
 TEST(ResourceTest, ExhaustedHugePagePoolIsNamedOrAReasonedFallback) {
   test::scoped_hugepages pool(2 * MiB, 4);
   test::scoped_mount huge("hugetlbfs", "pagesize=2M,mode=0755");

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "../internals.hpp"
 #include "../parallel_read.hpp"
 #include "model_files.hpp"
 #include "onecopy/engine/formats/safetensors.hpp"
@@ -340,7 +341,6 @@ void fill(draft& d, const load_plan& plan, unsigned threads) {
       throw format_error(fmt::format("{}: changed since it was inspected ({} bytes, now {})",
                                      f.path.string(), f.file_size, now));
   }
-  std::byte* data = d.bytes().data();
   std::vector<detail::read_job> jobs;
   std::vector<std::size_t> transposed;  // items read separately, through a buffer
   for (std::size_t i = 0; i < plan.items.size(); ++i) {
@@ -353,7 +353,9 @@ void fill(draft& d, const load_plan& plan, unsigned threads) {
       transposed.push_back(i);
       continue;
     }
-    jobs.push_back({fds[item.file].get(), &f.path, t.file_offset, data + table[i].offset, t.size, swap_unit(t)});
+    detail::read_job job{fds[item.file].get(), &f.path, t.file_offset, nullptr, t.size, swap_unit(t)};
+    job.out_offset = table[i].offset;
+    jobs.push_back(job);
   }
   for (std::size_t k = 0; k < plan.kept_files.size(); ++k) {
     const auto& kept = plan.kept_files[k];
@@ -363,9 +365,11 @@ void fill(draft& d, const load_plan& plan, unsigned threads) {
     if (now != kept.size || entry.size != kept.size)
       throw format_error(fmt::format("{}: changed since it was inspected ({} bytes, now {})",
                                      kept.path.string(), kept.size, now));
-    jobs.push_back({fds.back().get(), &kept.path, 0, data + entry.offset, kept.size, 0});
+    detail::read_job job{fds.back().get(), &kept.path, 0, nullptr, kept.size, 0};
+    job.out_offset = entry.offset;
+    jobs.push_back(job);
   }
-  detail::parallel_pread(jobs, threads);
+  detail::fill_from_files(d.internals(), jobs, threads);
 
   for (std::size_t i : transposed) {
     const auto& item = plan.items[i];
@@ -374,7 +378,8 @@ void fill(draft& d, const load_plan& plan, unsigned threads) {
     std::vector<std::byte> buffer(static_cast<std::size_t>(t.size));
     const detail::read_job job{fds[item.file].get(), &f.path, t.file_offset, buffer.data(), t.size, swap_unit(t)};
     detail::parallel_pread({&job, 1}, threads);
-    fortran_to_c(buffer.data(), data + table[i].offset, t.shape, dtype_size(t.type));
+    // Rare (Fortran-order .npy): written through the mapping, which bytes() populates.
+    fortran_to_c(buffer.data(), d.bytes().data() + table[i].offset, t.shape, dtype_size(t.type));
   }
 }
 

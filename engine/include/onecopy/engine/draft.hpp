@@ -45,15 +45,23 @@ class draft {
   /// The name it will be published under.
   [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] const class layout& layout() const noexcept;
-  /// The whole data region, writable.
-  [[nodiscard]] std::span<std::byte> bytes() noexcept;
+  /// The whole data region, writable. On tmpfs the first call allocates and maps its pages
+  /// (a fill from files writes the file directly and never needs them).
+  /// @throws no_space_error naming the store directory when its filesystem is full
+  [[nodiscard]] std::span<std::byte> bytes();
   /// One tensor's bytes, writable. @throws usage_error when there is no such tensor
   [[nodiscard]] std::span<std::byte> tensor_bytes(std::string_view tensor_name);
   /// Copies len bytes of a file starting at file_offset into the data region at data_offset,
-  /// with parallel pread.
-  /// @throws os_error naming the file; format_error when the file is shorter than asked
+  /// with parallel copy_file_range into a tmpfs draft's file, or parallel pread into the
+  /// mapping of a hugetlbfs draft.
+  /// @throws os_error naming the file; format_error when the file is shorter than asked;
+  ///         no_space_error naming the store directory
   void read_from_file(const std::filesystem::path& file, std::uint64_t file_offset,
                       std::uint64_t data_offset, std::uint64_t len);
+  /// Copies from into the data region at data_offset, in parallel: into a tmpfs draft's file
+  /// with pwrite (its pages are never zero-filled first), into the mapping otherwise.
+  /// @throws usage_error when the bytes do not fit; no_space_error naming the store directory
+  void write(std::uint64_t data_offset, std::span<const std::byte> from);
   [[nodiscard]] const create_report& report() const noexcept;
   /// The files this draft has made and not published yet (its temp file): what a process that
   /// is being terminated abruptly removes (async-signal-safe unlink) so nothing is left behind.
@@ -71,6 +79,8 @@ class draft {
   struct impl;
   /// Internal: built by the engine (impl is not defined outside it).
   explicit draft(std::unique_ptr<impl> p) noexcept;
+  /// Internal: the engine's state, for the engine's loaders.
+  [[nodiscard]] impl& internals() noexcept { return *impl_; }
 
  private:
   std::unique_ptr<impl> impl_;
