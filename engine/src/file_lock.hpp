@@ -14,8 +14,10 @@ namespace onecopy::detail {
 class file_lock {
  public:
   /// Exclusive lock on path (created 0600 if missing), or std::nullopt when another open file
-  /// description holds it.
-  /// @throws os_error naming the path for anything but "held elsewhere"
+  /// description holds it. Path's directory must exist; the lock file is opened inside it
+  /// without following symlinks or blocking, and must be a regular file of ours.
+  /// @throws os_error naming the path for anything but "held elsewhere" (a FIFO, symlink,
+  ///   socket or directory in its place: "it is a FIFO, not a regular file")
   [[nodiscard]] static std::optional<file_lock> try_exclusive(const std::filesystem::path& path);
   /// Exclusive lock, polling until deadline.
   /// @throws timeout_error naming the path when the deadline passes
@@ -33,8 +35,10 @@ class file_lock {
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
 
  private:
-  file_lock(sys::unique_fd fd, std::filesystem::path path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  file_lock(sys::unique_fd fd, sys::unique_fd dir, std::filesystem::path path)
+      : fd_(std::move(fd)), dir_(std::move(dir)), path_(std::move(path)) {}
   sys::unique_fd fd_;
+  sys::unique_fd dir_;  // the lock directory, for remove_file()
   std::filesystem::path path_;
 };
 
