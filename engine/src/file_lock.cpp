@@ -59,19 +59,4 @@ void file_lock::remove_file() noexcept {
   dir_.reset();
 }
 
-void lock_shared(int fd, const std::filesystem::path& name) {
-  while (::flock(fd, LOCK_SH) != 0) {
-    if (errno == EINTR) continue;
-    sys::throw_errno(fmt::format("flock({}, LOCK_SH)", name.string()));
-  }
-}
-
-bool try_lock_exclusive(int fd, const std::filesystem::path& name) {
-  for (;;) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return true;
-    if (errno == EWOULDBLOCK) return false;
-    if (errno != EINTR) sys::throw_errno(fmt::format("flock({}, LOCK_EX)", name.string()));
-  }
-}
-
 }  // namespace onecopy::detail

@@ -42,9 +42,4 @@ class file_lock {
   std::filesystem::path path_;
 };
 
-/// Shared flock on an open segment file (readers advertise that they map it). Blocking.
-void lock_shared(int fd, const std::filesystem::path& name);
-/// True when nobody holds any flock on fd's file: takes LOCK_EX|LOCK_NB and keeps it on success.
-[[nodiscard]] bool try_lock_exclusive(int fd, const std::filesystem::path& name);
-
 }  // namespace onecopy::detail
