@@ -8,7 +8,7 @@ FUZZBUILD := build/fuzz
 FUZZ_SECONDS ?= 300
 CMAKE_COMMON := -DCMAKE_CUDA_ARCHITECTURES=90
 
-.PHONY: all deps build run test fuzz bench clean
+.PHONY: all deps build run test campaign fuzz bench clean
 
 all: build
 
@@ -33,6 +33,16 @@ test:
 	@cmake --build $(TESTBUILD) -j$(JOBS)
 	@cd $(TESTBUILD) && ctest --output-on-failure --timeout 900
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
+# The crash and abuse campaign (tests/campaign, ctest label `campaign`) at its full counts, in
+# the ASan+UBSan build: 1000 SIGKILLed creators, 16-way races, rm vs attach, attach storms,
+# header mutations and truncations, mutated tensor files. CI (`make test`) runs a tenth of it.
+campaign:
+	@./scripts/install-deps.sh --python
+	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONECOPY_SANITIZE=ON \
+	  -DONECOPY_WERROR=ON -DONECOPY_PYTHON=ON $(CMAKE_COMMON) >/dev/null
+	@cmake --build $(TESTBUILD) -j$(JOBS) --target campaign_test
+	@cd $(TESTBUILD) && ONECOPY_CAMPAIGN_SCALE=1 ctest -L campaign --output-on-failure --verbose --timeout 3600 | grep -E 'campaign:|Passed|Failed|tests passed'
 
 # libFuzzer targets (clang, ASan+UBSan, own build dir): the safetensors and .npy parsers and
 # segment-header validation, each for FUZZ_SECONDS from seeds written by numpy/safetensors.
