@@ -45,13 +45,14 @@ campaign:
 	@cd $(TESTBUILD) && ONECOPY_CAMPAIGN_SCALE=1 ctest -L campaign --output-on-failure --verbose --timeout 3600
 
 # libFuzzer targets (clang, ASan+UBSan, own build dir): the safetensors and .npy parsers and
-# segment-header validation, each for FUZZ_SECONDS from seeds written by numpy/safetensors.
+# segment-header validation and the serve protocol's messages, each for FUZZ_SECONDS from seeds
+# written by numpy/safetensors and the corpus in tests/fuzz/corpus/.
 fuzz:
 	@./scripts/install-deps.sh --python --fuzz
 	@cmake -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 \
 	  -DCMAKE_CXX_COMPILER=clang++-14 -DONECOPY_FUZZ=ON -DONECOPY_BUILD_TESTS=OFF \
 	  -DONECOPY_BUILD_BENCH=OFF -DONECOPY_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_COMMON) >/dev/null
-	@cmake --build $(FUZZBUILD) -j$(JOBS) --target fuzz_safetensors fuzz_npy fuzz_segment_header fuzz_seeds
+	@cmake --build $(FUZZBUILD) -j$(JOBS) --target fuzz_safetensors fuzz_npy fuzz_segment_header fuzz_serve_protocol fuzz_seeds
 	@cd $(FUZZBUILD) && ctest -L fuzz --output-on-failure
 
 # Release build, then the benchmark suite (≤ 10 min on 2 cores): bench/results/latest.md and

@@ -89,7 +89,7 @@ gpu::device_copy_descriptor descriptor_from_json(const json& j) {
   d.generation = field<std::uint64_t>(j, "generation", "device copy");
   d.ipc_handle = field<std::string>(j, "ipc_handle", "device copy");
   d.bundle = field<bool>(j, "bundle", "device copy");
-  d.tensors = tensors_from_json(j.at("tensors"));
+  d.tensors = tensors_from_json(field<json>(j, "tensors", "device copy"));  // missing: format_error too
   return d;
 }
 
