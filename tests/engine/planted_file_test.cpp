@@ -14,6 +14,8 @@
 #include <cstring>
 #include <functional>
 
+#include <fmt/format.h>
+
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 #include "support/test_support.hpp"
@@ -189,6 +191,28 @@ TEST_F(PlantedFileTest, SegmentOfAnotherModeIsRefused) {
   std::filesystem::copy_file(root_ / "good", root_ / "w");
   ASSERT_EQ(::chmod((root_ / "w").c_str(), 0666), 0);
   EXPECT_EQ(in_child([&] { return refused([&] { (void)s_.attach("w"); }, root_ / "w", "lets others write it"); }), 0);
+}
+
+TEST_F(PlantedFileTest, ResizedSegmentIsNamedAsSuchByAttachStatAndVerify) {
+  // The owner can still resize a published file (chmod u+w first); what stat and verify
+  // (both attach first) then say: the header's size against the file's.
+  const auto path = root_ / "good";
+  const auto size = std::filesystem::file_size(path);
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  for (const auto new_size : {size - 4096, size + 4096, std::uintmax_t{100}}) {
+    std::filesystem::resize_file(path, new_size);
+    try {
+      (void)s_.attach("good");
+      ADD_FAILURE() << "attached a segment resized to " << new_size;
+    } catch (const format_error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(path.string()), std::string::npos) << m;
+      EXPECT_NE(m.find("truncated?"), std::string::npos) << m;
+      if (new_size > 4096) {
+        EXPECT_NE(m.find(fmt::format("header says {} bytes but the file has {}", size, new_size)), std::string::npos) << m;
+      }
+    }
+  }
 }
 
 }  // namespace
