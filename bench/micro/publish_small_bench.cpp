@@ -4,13 +4,16 @@
 // back to back in each iteration: writing the same 4 KiB as a plain file in the same directory
 // the way an atomic writer does (open O_EXCL, write, fchmod, rename, close). Many-tensor stores
 // publish thousands of these; the goal is ≤ 0.5 ms each (issue 18). The segment is removed
-// after each iteration (not timed), so every publish starts from an empty name.
+// after each iteration (not timed), so every publish starts from an empty name. Two cases:
+// an empty store, and one that already holds 5,000 small segments (what a many-tensor store
+// looks like when its last tensors are published).
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -22,8 +25,13 @@ namespace {
 
 constexpr std::uint64_t data_bytes = 4 * KiB;
 
-void BM_PublishSmall(benchmark::State& state, backing_case* b) {
+void BM_PublishSmall(benchmark::State& state, backing_case* b, int others) {
   const std::string name = bench_name("small");
+  std::vector<std::string> filler;
+  for (int i = 0; i < others; ++i) {
+    filler.push_back(fmt::format("{}.other{}", name, i));
+    (void)std::move(b->segments.create(filler.back(), layout::bytes(data_bytes))).publish();
+  }
   const auto plain = b->dir / fmt::format(".plain-{}", ::getpid());
   const auto plain_final = b->dir / fmt::format(".plain-{}-final", ::getpid());
   std::byte payload[data_bytes];
@@ -56,20 +64,23 @@ void BM_PublishSmall(benchmark::State& state, backing_case* b) {
     state.SkipWithError(e.what());
     return;
   }
+  for (const auto& f : filler) b->segments.remove(f);
   s.ratio("ratio", "publish_s", "plain_file_s");  // how many plain-file writes one publish costs
   s.publish(state);
   state.counters["publish_ms"] = s.median("publish_s") * 1e3;
-  state.SetLabel(fmt::format("backing={} bytes={}", b->label, data_bytes));
+  state.SetLabel(fmt::format("backing={} bytes={} segments_in_store={}", b->label, data_bytes, others));
 }
 
 }  // namespace
 
 void register_benchmarks(std::vector<backing_case>& backings) {
   for (auto& b : backings)
-    benchmark::RegisterBenchmark(fmt::format("BM_PublishSmall/{}/4KiB", b.label).c_str(), BM_PublishSmall, &b)
-        ->UseManualTime()
-        ->Iterations(500)
-        ->Unit(benchmark::kMicrosecond);
+    for (int others : {0, 5000})
+      benchmark::RegisterBenchmark(fmt::format("BM_PublishSmall/{}/4KiB/store_of_{}", b.label, others).c_str(),
+                                   BM_PublishSmall, &b, others)
+          ->UseManualTime()
+          ->Iterations(500)
+          ->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace onecopy::bench

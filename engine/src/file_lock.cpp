@@ -24,7 +24,18 @@ std::optional<file_lock> file_lock::try_exclusive(const std::filesystem::path& p
   sys::unique_fd dir = sys::open_directory_if_exists(dir_path);
   if (!dir) throw os_error(ENOENT, fmt::format("lock directory {} does not exist", dir_path.string()));
   for (;;) {
-    sys::unique_fd fd = sys::open_regular_at(dir.get(), dir_path, name, O_RDWR | O_CREAT, 0600);
+    // Made here, or found: a lock file found is one a holder still uses, or one whose creator
+    // died (publish, remove and dropped drafts unlink theirs).
+    bool inherited = false;
+    sys::unique_fd fd;
+    try {
+      fd = sys::open_regular_at(dir.get(), dir_path, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    } catch (const os_error& e) {
+      if (e.err() != EEXIST) throw;
+      inherited = true;
+      fd = sys::open_regular_at(dir.get(), dir_path, name, O_RDWR);
+      if (!fd) continue;  // removed in between: make it anew
+    }
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK) return std::nullopt;
       if (errno == EINTR) continue;
@@ -35,7 +46,7 @@ std::optional<file_lock> file_lock::try_exclusive(const std::filesystem::path& p
     const auto held = sys::fstat(fd.get(), path);
     const auto now = sys::stat_at_if_exists(dir.get(), dir_path, name);
     if (now && now->device == held.device && now->inode == held.inode)
-      return file_lock(std::move(fd), std::move(dir), path);
+      return file_lock(std::move(fd), std::move(dir), path, inherited);
   }
 }
 

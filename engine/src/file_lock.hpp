@@ -33,13 +33,17 @@ class file_lock {
   void remove_file() noexcept;
 
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+  /// True when the lock file was there before this lock took it: its last holder may have
+  /// died with work half done (a temp file), since clean holders remove their lock file.
+  [[nodiscard]] bool inherited() const noexcept { return inherited_; }
 
  private:
-  file_lock(sys::unique_fd fd, sys::unique_fd dir, std::filesystem::path path)
-      : fd_(std::move(fd)), dir_(std::move(dir)), path_(std::move(path)) {}
+  file_lock(sys::unique_fd fd, sys::unique_fd dir, std::filesystem::path path, bool inherited)
+      : fd_(std::move(fd)), dir_(std::move(dir)), path_(std::move(path)), inherited_(inherited) {}
   sys::unique_fd fd_;
   sys::unique_fd dir_;  // the lock directory, for remove_file()
   std::filesystem::path path_;
+  bool inherited_ = false;
 };
 
 }  // namespace onecopy::detail

@@ -186,14 +186,44 @@ std::optional<std::pair<std::filesystem::path, sys::unique_fd>> store::impl::ope
   return std::nullopt;
 }
 
+namespace {
+// The nodes a replica file can name: the kernel's possible nodes, read once per process
+// (empty when there are too many to probe one by one: then the directory is listed instead).
+const std::vector<int>& replica_nodes() {
+  static const std::vector<int> nodes = [] {
+    std::vector<int> out;
+    try {
+      if (auto text = sys::read_text_if_exists("/sys/devices/system/node/possible")) out = sys::parse_cpulist(*text);
+    } catch (const std::exception&) {
+      out.clear();
+    }
+    if (out.empty()) out.push_back(0);
+    if (out.size() > 64) out.clear();
+    return out;
+  }();
+  return nodes;
+}
+}  // namespace
+
 std::vector<std::filesystem::path> store::impl::files_of(std::string_view name) const {
+  // By name, not by listing the directory: a store of 10,000 segments would make every
+  // create and open_or_create read 10,000 entries.
   std::vector<std::filesystem::path> out;
   const std::string prefix = std::string(name) + std::string(replica_marker);
+  const auto& nodes = replica_nodes();
   for (const auto& b : backings) {
     const sys::unique_fd dir = detail::open_private_dir(b.dir);
     if (!dir) continue;
-    for (const auto& f : sys::list_directory(dir.get(), b.dir))
-      if (f == name || f.starts_with(prefix)) out.push_back(b.dir / f);
+    if (nodes.empty()) {
+      for (const auto& f : sys::list_directory(dir.get(), b.dir))
+        if (f == name || f.starts_with(prefix)) out.push_back(b.dir / f);
+      continue;
+    }
+    if (sys::stat_at_if_exists(dir.get(), b.dir, name)) out.push_back(b.dir / std::string(name));
+    for (int node : nodes) {
+      const std::string replica = prefix + std::to_string(node);
+      if (sys::stat_at_if_exists(dir.get(), b.dir, replica)) out.push_back(b.dir / replica);
+    }
   }
   return out;
 }
@@ -473,8 +503,10 @@ draft create_locked(const store::impl& s, std::string_view name, const layout& l
                                        "'onecopy rm {}' first)", name, existing.front().string(), name));
   }
   // With the name's lock held, any temp file of this name (or of its replicas) belongs to a
-  // creator that died.
+  // creator that died. Only a creator that dies leaves its lock file behind (publish, remove
+  // and a dropped draft unlink it): look for its temp files only then.
   for (const auto& b : s.backings) {
+    if (!lock.inherited()) break;
     const sys::unique_fd dir = detail::open_private_dir(b.dir);
     if (!dir) continue;
     for (const auto& f : sys::list_directory(dir.get(), b.dir)) {
