@@ -51,7 +51,7 @@ fuzz:
 	@./scripts/install-deps.sh --python --fuzz
 	@cmake -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 \
 	  -DCMAKE_CXX_COMPILER=clang++-14 -DONECOPY_FUZZ=ON -DONECOPY_BUILD_TESTS=OFF \
-	  -DONECOPY_BUILD_BENCH=OFF -DONECOPY_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_COMMON) >/dev/null
+	  -DONECOPY_BUILD_BENCH=OFF -DONECOPY_CUDA=OFF -DONECOPY_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_COMMON) >/dev/null
 	@cmake --build $(FUZZBUILD) -j$(JOBS) --target fuzz_safetensors fuzz_npy fuzz_segment_header fuzz_serve_protocol fuzz_seeds
 	@cd $(FUZZBUILD) && ctest -L fuzz --output-on-failure
 

@@ -107,6 +107,17 @@ std::vector<std::byte> read_head(int fd, std::uint64_t file_size, const std::fil
   return head;
 }
 
+// ENOMEM from mmap is often not memory but the per-process limit on mappings: say so.
+std::string mapping_limit_hint() {
+  const auto limit = sys::read_number("/proc/sys/vm/max_map_count");
+  const auto maps = sys::read_text_if_exists("/proc/self/maps");
+  if (!limit || !maps) return {};
+  const auto count = static_cast<std::uint64_t>(std::count(maps->begin(), maps->end(), '\n'));
+  if (count + 16 < *limit) return {};
+  return fmt::format(" (this process has {} mappings and vm.max_map_count is {}: each attached "
+                     "segment is one; raise it with sysctl vm.max_map_count=N)", count, *limit);
+}
+
 }  // namespace
 
 segment attach_file(std::string name, const std::filesystem::path& path, const attach_options& opts) {
@@ -128,7 +139,12 @@ segment attach_open(std::string name, const std::filesystem::path& path, sys::un
     throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header "
                                    "(truncated?)", path.string(), st.size, segment_header_size));
   void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, p->fd.get(), 0);
-  if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({}, {} bytes, PROT_READ)", path.string(), st.size));
+  if (addr == MAP_FAILED) {
+    const int err = errno;
+    const std::string what = fmt::format("mmap({}, {} bytes, PROT_READ)", path.string(), st.size);
+    if (err == ENOMEM) throw_os_error(err, what + mapping_limit_hint());
+    throw_os_error(err, what);
+  }
   p->map = sys::mapping(addr, st.size);
   p->device = st.device;
   p->inode = st.inode;
