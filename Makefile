@@ -17,7 +17,7 @@ CUDA_ARCHS = -UCMAKE_CUDA_ARCHITECTURES -DONECOPY_CUDA_ARCHS=$(1)
 CMAKE_COMMON := $(call CUDA_ARCHS,ci)
 OUT ?= build/gpu-check-report
 
-.PHONY: all deps build run test fuzz bench bench-anchors clean release-gpu gpu-check
+.PHONY: all deps build run test campaign fuzz bench bench-anchors clean release-gpu gpu-check
 
 all: build
 
@@ -56,14 +56,25 @@ test:
 	@cd $(TESTBUILD) && ctest --output-on-failure --timeout 900
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 
+# The crash and abuse campaign (tests/campaign, ctest label `campaign`) at its full counts, in
+# the ASan+UBSan build: 1000 SIGKILLed creators, 16-way races, rm vs attach, attach storms,
+# header mutations and truncations, mutated tensor files. CI (`make test`) runs a tenth of it.
+campaign:
+	@./scripts/install-deps.sh --python
+	@cmake -S . -B $(TESTBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONECOPY_SANITIZE=ON \
+	  -DONECOPY_WERROR=ON -DONECOPY_PYTHON=ON $(CMAKE_COMMON) >/dev/null
+	@cmake --build $(TESTBUILD) -j$(JOBS) --target campaign_test
+	@cd $(TESTBUILD) && ONECOPY_CAMPAIGN_SCALE=1 ctest -L campaign --output-on-failure --verbose --timeout 3600
+
 # libFuzzer targets (clang, ASan+UBSan, own build dir): the safetensors and .npy parsers and
-# segment-header validation, each for FUZZ_SECONDS from seeds written by numpy/safetensors.
+# segment-header validation and the serve protocol's messages, each for FUZZ_SECONDS from seeds
+# written by numpy/safetensors and the corpus in tests/fuzz/corpus/.
 fuzz:
 	@./scripts/install-deps.sh --python --fuzz
 	@cmake -S . -B $(FUZZBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 \
 	  -DCMAKE_CXX_COMPILER=clang++-14 -DONECOPY_FUZZ=ON -DONECOPY_BUILD_TESTS=OFF \
-	  -DONECOPY_BUILD_BENCH=OFF -DONECOPY_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_COMMON) >/dev/null
-	@cmake --build $(FUZZBUILD) -j$(JOBS) --target fuzz_safetensors fuzz_npy fuzz_segment_header fuzz_seeds
+	  -DONECOPY_BUILD_BENCH=OFF -DONECOPY_CUDA=OFF -DONECOPY_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CMAKE_COMMON) >/dev/null
+	@cmake --build $(FUZZBUILD) -j$(JOBS) --target fuzz_safetensors fuzz_npy fuzz_segment_header fuzz_serve_protocol fuzz_seeds
 	@cd $(FUZZBUILD) && ctest -L fuzz --output-on-failure
 
 # Release build, then the benchmark suite (≤ 10 min on 2 cores): bench/results/latest.md and

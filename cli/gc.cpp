@@ -21,11 +21,17 @@ void add_gc(CLI::App& app, registry& r) {
       j["removed_unused_segments"] = report.removed_unused_segments;
       j["removed_lock_files"] = nlohmann::json::array();
       for (const auto& p : report.removed_lock_files) j["removed_lock_files"].push_back(p.string());
+      if (!report.skipped.empty()) {
+        j["skipped"] = nlohmann::json::array();
+        for (const auto& p : report.skipped) j["skipped"].push_back({{"path", p.path.string()}, {"why", p.what}});
+      }
       print_json(j);
       return 0;
     }
     for (const auto& p : report.removed_temp_files) fmt::print("removed temp file {}\n", p.string());
     for (const auto& n : report.removed_unused_segments) fmt::print("removed unused segment {}\n", n);
+    // Planted files (a FIFO, symlink… where a segment or lock belongs): left alone, reported.
+    for (const auto& p : report.skipped) fmt::print(stderr, "onecopy gc: skipped {}: {}\n", p.path.string(), p.what);
     fmt::print("gc: {} temp file(s), {} unused segment(s), {} lock file(s) removed\n",
                report.removed_temp_files.size(), report.removed_unused_segments.size(),
                report.removed_lock_files.size());

@@ -13,6 +13,9 @@ namespace {
 int run_ls(bool json) {
   const store s = store::from_environment();
   const auto entries = s.list();
+  // Planted files are left out of the list and named on stderr, so one cannot hide silently.
+  for (const auto& p : s.problems())
+    if (p.foreign) fmt::print(stderr, "onecopy ls: skipped {}: {}\n", p.path.string(), p.what);
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : entries) {

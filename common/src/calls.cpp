@@ -3,12 +3,16 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <dirent.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <atomic>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -80,6 +84,123 @@ std::optional<file_status> lstat_if_exists(const std::filesystem::path& path) {
     throw_errno(fmt::format("lstat({})", path.string()));
   }
   return from_stat(st);
+}
+
+std::string_view file_kind(std::uint32_t mode) noexcept {
+  switch (mode & S_IFMT) {
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFLNK: return "a symbolic link";
+    case S_IFDIR: return "a directory";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFREG: return "a regular file";
+  }
+  return "a file of unknown type";
+}
+
+unique_fd open_directory_if_exists(const std::filesystem::path& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd >= 0) return unique_fd(fd);
+  const int err = errno;
+  if (err == ENOENT) return unique_fd();
+  if (err == ENOTDIR || err == ELOOP) {
+    struct ::stat st {};
+    if (::lstat(path.c_str(), &st) == 0)
+      throw_os_error(ENOTDIR, fmt::format("open({}): it is {}, not a directory", path.string(), file_kind(st.st_mode)));
+  }
+  throw_os_error(err, fmt::format("open({})", path.string()));
+}
+
+std::optional<file_status> stat_at_if_exists(int dirfd, const std::filesystem::path& dir, std::string_view name) {
+  struct ::stat st {};
+  const std::string n(name);
+  if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    throw_errno(fmt::format("stat({})", (dir / n).string()));
+  }
+  return from_stat(st);
+}
+
+namespace {
+// openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS; falls back to openat with O_NOFOLLOW on
+// kernels before 5.6 (ENOSYS) or where a seccomp filter refuses it (EPERM), remembered.
+int open_beneath(int dirfd, const char* name, int flags, unsigned mode) {
+  static std::atomic<bool> no_openat2{false};
+  flags |= O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  if (!no_openat2.load(std::memory_order_relaxed)) {
+    struct ::open_how how {};
+    how.flags = static_cast<unsigned>(flags);
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    const long fd = ::syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return static_cast<int>(fd);
+    no_openat2.store(true, std::memory_order_relaxed);
+  }
+  return ::openat(dirfd, name, flags, mode);
+}
+
+[[noreturn]] void refuse(int err, const std::string& path, std::string_view kind) {
+  throw_os_error(err, fmt::format("open({}): it is {}, not a regular file (onecopy never opens one: "
+                                  "remove it)", path, kind));
+}
+}  // namespace
+
+unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::string_view name, int flags,
+                          unsigned mode) {
+  const std::string n(name);
+  int fd;
+  do {
+    fd = open_beneath(dirfd, n.c_str(), flags, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return unique_fd();
+    // ELOOP (symlink), ENXIO (socket, FIFO without a writer for O_WRONLY), EISDIR, EXDEV
+    // (RESOLVE_BENEATH), ENODEV…: say what is there rather than a bare errno.
+    struct ::stat st {};
+    if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+      refuse(err == ELOOP || err == EISDIR ? err : ENXIO, (dir / n).string(), file_kind(st.st_mode));
+    throw_os_error(err, fmt::format("open({})", (dir / n).string()));
+  }
+  unique_fd out(fd);
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0) throw_errno(fmt::format("fstat({})", (dir / n).string()));
+  if (!S_ISREG(st.st_mode))
+    refuse(S_ISDIR(st.st_mode) ? EISDIR : ENXIO, (dir / n).string(), file_kind(st.st_mode));
+  if (st.st_uid != ::geteuid())
+    throw_os_error(EPERM, fmt::format("open({}): it is owned by uid {}, not by you (uid {}); refusing it",
+                                      (dir / n).string(), st.st_uid, ::geteuid()));
+  if ((st.st_mode & 022) != 0)
+    throw_os_error(EPERM, fmt::format("open({}): its mode {:04o} lets others write it; refusing it",
+                                      (dir / n).string(), st.st_mode & 07777));
+  return out;
+}
+
+std::vector<std::string> list_directory(int dirfd, const std::filesystem::path& dir) {
+  // fdopendir takes the fd and readdir moves its offset: work on a fresh open of the same directory.
+  const int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno(fmt::format("open({})", dir.string()));
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    throw_os_error(err, fmt::format("fdopendir({})", dir.string()));
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (const ::dirent* e = ::readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+    errno = 0;
+  }
+  const int err = errno;
+  ::closedir(d);
+  if (err != 0) throw_os_error(err, fmt::format("readdir({})", dir.string()));
+  return names;
 }
 
 std::size_t pread_full(int fd, void* buffer, std::size_t len, std::uint64_t offset,

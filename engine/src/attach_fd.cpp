@@ -23,7 +23,9 @@ segment attach_fd(std::string_view name, int fd, const attach_options& opts) {
   if (dup < 0) sys::throw_errno(fmt::format("attach segment '{}': fcntl(fd {}, F_DUPFD_CLOEXEC)", name, fd));
   sys::unique_fd own(dup);
   const std::filesystem::path path = fmt::format("/proc/self/fd/{}", dup);
-  return detail::attach_open(std::string(name), path, std::move(own), opts);
+  attach_options keep = opts;
+  keep.keep_fd = true;  // path names this descriptor: it must stay open
+  return detail::attach_open(std::string(name), path, std::move(own), keep);
 }
 
 }  // namespace onecopy

@@ -132,23 +132,30 @@ store_config discover_config() {
   return config;
 }
 
-bool check_private_dir(const std::filesystem::path& dir) {
-  const auto st = sys::lstat_if_exists(dir);
-  if (!st) return false;
-  if (!st->is_directory())
+sys::unique_fd open_private_dir(const std::filesystem::path& dir) {
+  sys::unique_fd fd;
+  try {
+    fd = sys::open_directory_if_exists(dir);
+  } catch (const os_error& e) {
+    if (e.err() != ENOTDIR) throw;
     throw permission_error(ENOTDIR, fmt::format("store directory {} is not a directory (a symlink "
-                                                "or file is in the way)", dir.string()));
-  if (st->uid != ::geteuid())
+                                                "or file is in the way): {}", dir.string(), e.what()));
+  }
+  if (!fd) return fd;
+  const auto st = sys::fstat(fd.get(), dir);
+  if (st.uid != ::geteuid())
     throw permission_error(EPERM, fmt::format("store directory {} is owned by uid {}, not by you "
-                                              "(uid {}); refusing to use it", dir.string(), st->uid,
+                                              "(uid {}); refusing to use it", dir.string(), st.uid,
                                               ::geteuid()));
-  if ((st->mode & 077) != 0)
+  if ((st.mode & 077) != 0)
     throw permission_error(EPERM, fmt::format("store directory {} has mode {:04o}; onecopy needs 0700 "
                                               "so other users cannot read or replace segments "
-                                              "(chmod 700 {})", dir.string(), st->mode & 07777,
+                                              "(chmod 700 {})", dir.string(), st.mode & 07777,
                                               dir.string()));
-  return true;
+  return fd;
 }
+
+bool check_private_dir(const std::filesystem::path& dir) { return static_cast<bool>(open_private_dir(dir)); }
 
 void ensure_private_dir(const std::filesystem::path& dir) {
   if (check_private_dir(dir)) return;

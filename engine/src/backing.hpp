@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "onecopy/sys/fd.hpp"
+
 #include "onecopy/engine/store.hpp"
 
 namespace onecopy::detail {
@@ -36,6 +38,12 @@ void ensure_private_dir(const std::filesystem::path& dir);
 /// Like ensure_private_dir's check, without creating: false when dir does not exist.
 /// @throws permission_error when dir exists but is not private to us
 [[nodiscard]] bool check_private_dir(const std::filesystem::path& dir);
+
+/// Opens dir (O_DIRECTORY|O_NOFOLLOW) and checks through the fd that it is a directory owned by
+/// the effective uid with no group/other access; an empty fd when dir does not exist. Store
+/// walks then open their files relative to this fd, so the checked directory is the one used.
+/// @throws permission_error when dir exists but is not private to us, or is not a directory
+[[nodiscard]] sys::unique_fd open_private_dir(const std::filesystem::path& dir);
 
 /// "onecopy-<euid>"
 [[nodiscard]] std::string user_dir_name();

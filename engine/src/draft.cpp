@@ -30,6 +30,7 @@ namespace onecopy {
 
 draft::impl::~impl() {
   if (!published && !temp_path.empty()) ::unlink(temp_path.c_str());
+  if (lock) lock->remove_file();  // a draft dropped unpublished leaves no lock file either
 }
 
 draft::draft(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
@@ -187,16 +188,12 @@ void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned 
 
 namespace {
 
-// Writes header and table and seals the pages and the file read-only. Returns an O_RDONLY
-// descriptor of the same inode holding a shared lock: readers get that, never the writable one.
-sys::unique_fd seal(draft::impl& d) {
+// Writes header and table and seals the pages and the file read-only.
+void seal(draft::impl& d) {
   write_segment_header(d.map.bytes(), d.info);
   if (::mprotect(d.map.data(), d.map.size(), PROT_READ) != 0)
     sys::throw_errno(fmt::format("mprotect({}, PROT_READ)", d.temp_path.string()));
   if (::fchmod(d.fd.get(), 0444) != 0) sys::throw_errno(fmt::format("fchmod({}, 0444)", d.temp_path.string()));
-  sys::unique_fd ro = sys::open(fmt::format("/proc/self/fd/{}", d.fd.get()), O_RDONLY);
-  detail::lock_shared(ro.get(), d.final_path);
-  return ro;
 }
 
 // The atomic publish: the temp file takes its final name (never over another segment unless
@@ -275,13 +272,12 @@ segment draft::publish() && {
   d.info.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();
   // Replicas are byte-for-byte copies: same checksum and creation time.
-  std::vector<sys::unique_fd> replica_fds;
   for (auto& r : d.replicas) {
     r->info.checksum = d.info.checksum;
     r->info.created_ns = d.info.created_ns;
-    replica_fds.push_back(seal(*r));
+    seal(*r);
   }
-  sys::unique_fd ro = seal(d);
+  seal(d);
 
   detail::test_pause_point("before_rename");
   // Other nodes' replicas first: the first one's rename also retires the old segment's files.
@@ -300,21 +296,25 @@ segment draft::publish() && {
   // A replaced segment on another backing would shadow or duplicate the new one: unlink it.
   for (const auto& old : d.replaced)
     if (old != d.final_path) ::unlink(old.c_str());
-  d.lock.reset();  // release the name
+  // Release the name and remove its lock file, still holding it: a waiter that opened the old
+  // lock file finds after its flock that the path no longer names that inode and retries, so
+  // no two processes ever hold "the" lock on different inodes (file_lock::try_exclusive).
+  if (d.lock) d.lock->remove_file();
+  d.lock.reset();
 
   // Hand back the caller's node's replica when there is one.
   impl* chosen = &d;
   const std::string here = fmt::format("@node{}", sysfs::current_node());
   for (std::size_t i = 0; i < d.replicas.size(); ++i) {
-    if (d.replicas[i]->name.ends_with(here)) {
-      chosen = d.replicas[i].get();
-      std::swap(ro, replica_fds[i]);
-    }
+    if (d.replicas[i]->name.ends_with(here)) chosen = d.replicas[i].get();
   }
   auto s = std::make_unique<segment::impl>();
   s->name = chosen->name;
   s->path = chosen->final_path;
-  s->fd = std::move(ro);
+  // Like attach, the published segment keeps its mapping and no descriptor.
+  const auto st = sys::fstat(chosen->fd.get(), chosen->final_path);
+  s->device = st.device;
+  s->inode = st.inode;
   s->map = std::move(chosen->map);
   s->info = chosen->info;
   s->fault_report = detail::fault_registration(s->map.data(), s->map.size(), s->name, s->info);

@@ -16,18 +16,37 @@
 namespace onecopy::detail {
 
 std::optional<file_lock> file_lock::try_exclusive(const std::filesystem::path& path) {
+  // The lock directory is opened once and everything happens relative to it: the lock file is
+  // never followed through a symlink, never opened blocking (a FIFO in its place is refused,
+  // not waited on), and never created anywhere but in that directory.
+  const auto dir_path = path.parent_path();
+  const std::string name = path.filename().string();
+  sys::unique_fd dir = sys::open_directory_if_exists(dir_path);
+  if (!dir) throw os_error(ENOENT, fmt::format("lock directory {} does not exist", dir_path.string()));
   for (;;) {
-    sys::unique_fd fd = sys::open(path, O_RDWR | O_CREAT, 0600);
+    // Made here, or found: a lock file found is one a holder still uses, or one whose creator
+    // died (publish, remove and dropped drafts unlink theirs).
+    bool inherited = false;
+    sys::unique_fd fd;
+    try {
+      fd = sys::open_regular_at(dir.get(), dir_path, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    } catch (const os_error& e) {
+      if (e.err() != EEXIST) throw;
+      inherited = true;
+      fd = sys::open_regular_at(dir.get(), dir_path, name, O_RDWR);
+      if (!fd) continue;  // removed in between: make it anew
+    }
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK) return std::nullopt;
       if (errno == EINTR) continue;
       sys::throw_errno(fmt::format("flock({}, LOCK_EX)", path.string()));
     }
+    // Whoever removes a lock file does so while holding it: if the name still names the inode
+    // we locked, ours is "the" lock; else it was removed (and maybe recreated) meanwhile: retry.
     const auto held = sys::fstat(fd.get(), path);
-    const auto now = sys::lstat_if_exists(path);
+    const auto now = sys::stat_at_if_exists(dir.get(), dir_path, name);
     if (now && now->device == held.device && now->inode == held.inode)
-      return file_lock(std::move(fd), path);
-    // The file was removed (and maybe recreated) between our open and flock: retry.
+      return file_lock(std::move(fd), std::move(dir), path, inherited);
   }
 }
 
@@ -46,23 +65,9 @@ file_lock file_lock::exclusive(const std::filesystem::path& path,
 
 void file_lock::remove_file() noexcept {
   if (!fd_) return;
-  ::unlink(path_.c_str());
+  ::unlinkat(dir_.get(), path_.filename().c_str(), 0);
   fd_.reset();
-}
-
-void lock_shared(int fd, const std::filesystem::path& name) {
-  while (::flock(fd, LOCK_SH) != 0) {
-    if (errno == EINTR) continue;
-    sys::throw_errno(fmt::format("flock({}, LOCK_SH)", name.string()));
-  }
-}
-
-bool try_lock_exclusive(int fd, const std::filesystem::path& name) {
-  for (;;) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return true;
-    if (errno == EWOULDBLOCK) return false;
-    if (errno != EINTR) sys::throw_errno(fmt::format("flock({}, LOCK_EX)", name.string()));
-  }
+  dir_.reset();
 }
 
 }  // namespace onecopy::detail

@@ -14,8 +14,10 @@ namespace onecopy::detail {
 class file_lock {
  public:
   /// Exclusive lock on path (created 0600 if missing), or std::nullopt when another open file
-  /// description holds it.
-  /// @throws os_error naming the path for anything but "held elsewhere"
+  /// description holds it. Path's directory must exist; the lock file is opened inside it
+  /// without following symlinks or blocking, and must be a regular file of ours.
+  /// @throws os_error naming the path for anything but "held elsewhere" (a FIFO, symlink,
+  ///   socket or directory in its place: "it is a FIFO, not a regular file")
   [[nodiscard]] static std::optional<file_lock> try_exclusive(const std::filesystem::path& path);
   /// Exclusive lock, polling until deadline.
   /// @throws timeout_error naming the path when the deadline passes
@@ -31,16 +33,17 @@ class file_lock {
   void remove_file() noexcept;
 
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+  /// True when the lock file was there before this lock took it: its last holder may have
+  /// died with work half done (a temp file), since clean holders remove their lock file.
+  [[nodiscard]] bool inherited() const noexcept { return inherited_; }
 
  private:
-  file_lock(sys::unique_fd fd, std::filesystem::path path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  file_lock(sys::unique_fd fd, sys::unique_fd dir, std::filesystem::path path, bool inherited)
+      : fd_(std::move(fd)), dir_(std::move(dir)), path_(std::move(path)), inherited_(inherited) {}
   sys::unique_fd fd_;
+  sys::unique_fd dir_;  // the lock directory, for remove_file()
   std::filesystem::path path_;
+  bool inherited_ = false;
 };
-
-/// Shared flock on an open segment file (readers advertise that they map it). Blocking.
-void lock_shared(int fd, const std::filesystem::path& name);
-/// True when nobody holds any flock on fd's file: takes LOCK_EX|LOCK_NB and keeps it on success.
-[[nodiscard]] bool try_lock_exclusive(int fd, const std::filesystem::path& name);
 
 }  // namespace onecopy::detail

@@ -27,9 +27,6 @@ struct store::impl {
   store_config config;
   std::vector<backing_info> backings;  // sorted for automatic page selection
   std::filesystem::path lock_dir;
-  /// Per backing: its directory was found private and ours once (store directories are 0700
-  /// in a sticky or private parent, so only we could replace them). Shared by copies.
-  std::shared_ptr<std::vector<std::atomic<bool>>> private_checked;
 
   [[nodiscard]] std::filesystem::path lock_path(std::string_view name) const;
   /// Creates the lock directory (and the store directory holding it) private, if missing.
@@ -37,7 +34,8 @@ struct store::impl {
   /// Path of the published file called file_name ("w" or "w@node1"), if any backing has it.
   [[nodiscard]] std::optional<std::filesystem::path> find(std::string_view file_name) const;
   /// Opens the published file called file_name read-only on the first backing that has it:
-  /// one open per backing, no stat of the directory or the file (attach's path).
+  /// per backing, its directory (checked private through the fd) and the file inside it
+  /// (never through a symlink, never blocking, a regular file of ours).
   /// @throws permission_error for a store directory that is not private and ours
   [[nodiscard]] std::optional<std::pair<std::filesystem::path, sys::unique_fd>> open_published(
       std::string_view file_name) const;
@@ -48,8 +46,10 @@ struct store::impl {
 struct segment::impl {
   std::string name;
   std::filesystem::path path;
-  sys::unique_fd fd;  // O_RDONLY, holds flock(LOCK_SH)
+  sys::unique_fd fd;  // O_RDONLY; only with attach_options::keep_fd or attach_fd (else -1)
   sys::mapping map;
+  std::uint64_t device = 0;  // identity of the mapped file
+  std::uint64_t inode = 0;
   segment_info info;
   // After map and info: unregistered before they go (see write_fault.hpp).
   detail::fault_registration fault_report;

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "backing.hpp"
 #include "file_lock.hpp"
 #include "internals.hpp"
 #include "numa_memory.hpp"
@@ -26,6 +27,9 @@ const std::string& segment::name() const noexcept { return impl_->name; }
 const std::filesystem::path& segment::path() const noexcept { return impl_->path; }
 const segment_info& segment::info() const noexcept { return impl_->info; }
 int segment::fd() const noexcept { return impl_->fd.get(); }
+std::pair<std::uint64_t, std::uint64_t> segment::file_identity() const noexcept {
+  return {impl_->device, impl_->inode};
+}
 
 std::span<const std::byte> segment::bytes() const noexcept {
   return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
@@ -103,10 +107,25 @@ std::vector<std::byte> read_head(int fd, std::uint64_t file_size, const std::fil
   return head;
 }
 
+// ENOMEM from mmap is often not memory but the per-process limit on mappings: say so.
+std::string mapping_limit_hint() {
+  const auto limit = sys::read_number("/proc/sys/vm/max_map_count");
+  const auto maps = sys::read_text_if_exists("/proc/self/maps");
+  if (!limit || !maps) return {};
+  const auto count = static_cast<std::uint64_t>(std::count(maps->begin(), maps->end(), '\n'));
+  if (count + 16 < *limit) return {};
+  return fmt::format(" (this process has {} mappings and vm.max_map_count is {}: each attached "
+                     "segment is one; raise it with sysctl vm.max_map_count=N)", count, *limit);
+}
+
 }  // namespace
 
 segment attach_file(std::string name, const std::filesystem::path& path, const attach_options& opts) {
-  return attach_open(std::move(name), path, sys::open(path, O_RDONLY), opts);
+  const sys::unique_fd dir = open_private_dir(path.parent_path());
+  sys::unique_fd fd;
+  if (dir) fd = sys::open_regular_at(dir.get(), path.parent_path(), path.filename().string(), O_RDONLY);
+  if (!fd) throw os_error(ENOENT, fmt::format("attach segment '{}': {} was removed", name, path.string()));
+  return attach_open(std::move(name), path, std::move(fd), opts);
 }
 
 segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd, const attach_options& opts) {
@@ -119,11 +138,19 @@ segment attach_open(std::string name, const std::filesystem::path& path, sys::un
   if (st.size < segment_header_size)
     throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header "
                                    "(truncated?)", path.string(), st.size, segment_header_size));
-  lock_shared(p->fd.get(), path);
   void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, p->fd.get(), 0);
-  if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({}, {} bytes, PROT_READ)", path.string(), st.size));
+  if (addr == MAP_FAILED) {
+    const int err = errno;
+    const std::string what = fmt::format("mmap({}, {} bytes, PROT_READ)", path.string(), st.size);
+    if (err == ENOMEM) throw_os_error(err, what + mapping_limit_hint());
+    throw_os_error(err, what);
+  }
   p->map = sys::mapping(addr, st.size);
+  p->device = st.device;
+  p->inode = st.inode;
   p->info = parse_segment(read_head(p->fd.get(), st.size, path), st.size, path.string());
+  // The mapping holds the file; who maps it shows in /proc/*/maps (stat, gc --when-unused).
+  if (!opts.keep_fd) p->fd.reset();
   if (opts.populate) {
     if (const int err = populate_read(p->map.bytes()); err != 0)
       throw_os_error(err, fmt::format("madvise({}, MADV_POPULATE_READ)", path.string()));

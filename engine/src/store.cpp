@@ -163,37 +163,66 @@ void store::impl::ensure_lock_dir() const {
 
 std::optional<std::filesystem::path> store::impl::find(std::string_view file_name) const {
   for (const auto& b : backings) {
-    if (!detail::check_private_dir(b.dir)) continue;
-    auto path = b.dir / std::string(file_name);
-    if (sys::lstat_if_exists(path)) return path;
+    const sys::unique_fd dir = detail::open_private_dir(b.dir);
+    if (dir && sys::stat_at_if_exists(dir.get(), b.dir, file_name)) return b.dir / std::string(file_name);
   }
   return std::nullopt;
 }
 
 std::optional<std::pair<std::filesystem::path, sys::unique_fd>> store::impl::open_published(
     std::string_view file_name) const {
-  for (std::size_t i = 0; i < backings.size(); ++i) {
-    const auto& b = backings[i];
-    auto& checked = (*private_checked)[i];
-    if (!checked.load(std::memory_order_relaxed)) {
-      if (!detail::check_private_dir(b.dir)) continue;
-      checked.store(true, std::memory_order_relaxed);
+  for (const auto& b : backings) {
+    sys::unique_fd dir;
+    try {
+      dir = detail::open_private_dir(b.dir);
+    } catch (const fd_limit_error& e) {
+      // Out of descriptors: name the segment being attached, not just its directory.
+      throw fd_limit_error(e.err(), fmt::format("attach {}: {}", (b.dir / std::string(file_name)).string(), e.what()));
     }
-    auto path = b.dir / std::string(file_name);
-    if (sys::unique_fd fd = sys::open_if_exists(path, O_RDONLY)) return std::pair{std::move(path), std::move(fd)};
+    if (!dir) continue;
+    if (sys::unique_fd fd = sys::open_regular_at(dir.get(), b.dir, file_name, O_RDONLY))
+      return std::pair{b.dir / std::string(file_name), std::move(fd)};
   }
   return std::nullopt;
 }
 
+namespace {
+// The nodes a replica file can name: the kernel's possible nodes, read once per process
+// (empty when there are too many to probe one by one: then the directory is listed instead).
+const std::vector<int>& replica_nodes() {
+  static const std::vector<int> nodes = [] {
+    std::vector<int> out;
+    try {
+      if (auto text = sys::read_text_if_exists("/sys/devices/system/node/possible")) out = sys::parse_cpulist(*text);
+    } catch (const std::exception&) {
+      out.clear();
+    }
+    if (out.empty()) out.push_back(0);
+    if (out.size() > 64) out.clear();
+    return out;
+  }();
+  return nodes;
+}
+}  // namespace
+
 std::vector<std::filesystem::path> store::impl::files_of(std::string_view name) const {
+  // By name, not by listing the directory: a store of 10,000 segments would make every
+  // create and open_or_create read 10,000 entries.
   std::vector<std::filesystem::path> out;
   const std::string prefix = std::string(name) + std::string(replica_marker);
+  const auto& nodes = replica_nodes();
   for (const auto& b : backings) {
-    if (!detail::check_private_dir(b.dir)) continue;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
-      const std::string f = e.path().filename().string();
-      if (f == name || f.starts_with(prefix)) out.push_back(e.path());
+    const sys::unique_fd dir = detail::open_private_dir(b.dir);
+    if (!dir) continue;
+    if (nodes.empty()) {
+      for (const auto& f : sys::list_directory(dir.get(), b.dir))
+        if (f == name || f.starts_with(prefix)) out.push_back(b.dir / f);
+      continue;
+    }
+    if (sys::stat_at_if_exists(dir.get(), b.dir, name)) out.push_back(b.dir / std::string(name));
+    for (int node : nodes) {
+      const std::string replica = prefix + std::to_string(node);
+      if (sys::stat_at_if_exists(dir.get(), b.dir, replica)) out.push_back(b.dir / replica);
     }
   }
   return out;
@@ -236,7 +265,6 @@ store store::from_config(const store_config& config) {
     p->backings.push_back(b);
   }
   detail::sort_backings(p->backings);
-  p->private_checked = std::make_shared<std::vector<std::atomic<bool>>>(p->backings.size());
   if (config.single_directory) p->lock_dir = config.roots.front() / ".locks";
   else if (!config.lock_root.empty()) p->lock_dir = config.lock_root / ".locks";
   else p->lock_dir = std::filesystem::path("/dev/shm") / detail::user_dir_name() / ".locks";
@@ -260,10 +288,14 @@ namespace {
 // Throws the named errors.
 void create_on(draft::impl& d, const backing_info& b) {
   detail::ensure_private_dir(b.dir);
+  const sys::unique_fd dir = detail::open_private_dir(b.dir);
+  if (!dir) throw os_error(ENOENT, fmt::format("store directory {} vanished", b.dir.string()));
   const std::uint64_t file_size = round_up(d.info.data_offset + d.info.data_size, file_granule(b));
-  d.temp_path = b.dir / fmt::format(".{}.{}{}", d.name, ::getpid(), temp_suffix);
+  const std::string temp_name = fmt::format(".{}.{}{}", d.name, ::getpid(), temp_suffix);
   d.final_path = b.dir / d.name;
-  d.fd = sys::open(d.temp_path, O_RDWR | O_CREAT | O_EXCL, 0600);
+  // O_EXCL: never an existing file, and never through a symlink.
+  d.fd = sys::open_regular_at(dir.get(), b.dir, temp_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  d.temp_path = b.dir / temp_name;
   if (::ftruncate(d.fd.get(), static_cast<off_t>(file_size)) != 0)
     sys::throw_errno(fmt::format("ftruncate({}, {})", d.temp_path.string(), format_bytes(file_size)));
   void* addr = ::mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, d.fd.get(), 0);
@@ -526,16 +558,21 @@ draft create_replicas(const store::impl& s, std::string_view name, const layout&
 draft create_locked(const store::impl& s, std::string_view name, const layout& l,
                     const create_options& opts, detail::file_lock lock) {
   const auto existing = s.files_of(name);
-  if (!existing.empty() && !opts.replace)
+  if (!existing.empty() && !opts.replace) {
+    lock.remove_file();
     // No hint here: each front end adds its own spelling (put --replace, put(replace=True)).
     throw os_error(EEXIST, fmt::format("create segment '{}': {} exists", name, existing.front().string()));
+  }
   // With the name's lock held, any temp file of this name (or of its replicas) belongs to a
-  // creator that died.
+  // creator that died. Only a creator that dies leaves its lock file behind (publish, remove
+  // and a dropped draft unlink it): look for its temp files only then.
   for (const auto& b : s.backings) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
-      const std::string owner = temp_owner(e.path().filename().string());
-      if (!owner.empty() && base_of(owner) == name) ::unlink(e.path().c_str());
+    if (!lock.inherited()) break;
+    const sys::unique_fd dir = detail::open_private_dir(b.dir);
+    if (!dir) continue;
+    for (const auto& f : sys::list_directory(dir.get(), b.dir)) {
+      const std::string owner = temp_owner(f);
+      if (!owner.empty() && base_of(owner) == name) ::unlinkat(dir.get(), f.c_str(), 0);
     }
   }
   if (!opts.replicate_on.empty()) return create_replicas(s, name, l, opts, std::move(lock), existing);
@@ -620,7 +657,10 @@ segment store::open_or_create(std::string_view name, const layout& l, const crea
       }
     }
     if (auto lock = detail::file_lock::try_exclusive(impl_->lock_path(name))) {
-      if (!impl_->files_of(name).empty()) continue;  // published while we were looking
+      if (!impl_->files_of(name).empty()) {  // published while we were looking
+        lock->remove_file();
+        continue;
+      }
       draft d = create_locked(*impl_, name, l, opts, std::move(*lock));
       fill(d);
       return std::move(d).publish();
@@ -638,8 +678,10 @@ segment store::open_or_create(std::string_view name, const layout& l, const crea
 
 namespace {
 // Reads a published file's header without taking a lock or touching its data.
-segment_info read_info(const std::filesystem::path& path) {
-  sys::unique_fd fd = sys::open(path, O_RDONLY);
+segment_info read_info(int dirfd, const std::filesystem::path& dir, const std::string& name) {
+  const std::filesystem::path path = dir / name;
+  sys::unique_fd fd = sys::open_regular_at(dirfd, dir, name, O_RDONLY);
+  if (!fd) throw os_error(ENOENT, fmt::format("{}: removed while being read", path.string()));
   const auto st = sys::fstat(fd.get(), path);
   if (st.size < segment_header_size)
     throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header",
@@ -648,6 +690,22 @@ segment_info read_info(const std::filesystem::path& path) {
   if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({})", path.string()));
   sys::mapping map(addr, st.size);
   return parse_segment(map.bytes(), st.size, path.string());
+}
+
+// open_regular_at's refusals of a file onecopy did not make (see store_problem::foreign).
+bool is_refusal(const os_error& e) {
+  return e.err() == ELOOP || e.err() == EISDIR || e.err() == ENXIO || e.err() == EPERM;
+}
+
+// A store directory's fd and its entries; an empty list when the directory does not exist.
+struct directory_listing {
+  sys::unique_fd fd;
+  std::vector<std::string> names;
+};
+directory_listing list_store_dir(const backing_info& b) {
+  directory_listing out{detail::open_private_dir(b.dir), {}};
+  if (out.fd) out.names = sys::list_directory(out.fd.get(), b.dir);
+  return out;
 }
 
 std::vector<int> pids_of(const std::filesystem::path& path) {
@@ -662,13 +720,12 @@ std::vector<int> store::pids_mapping(const std::filesystem::path& path) { return
 std::vector<segment_entry> store::list() const {
   std::vector<segment_entry> out;
   for (const auto& b : impl_->backings) {
-    if (!detail::check_private_dir(b.dir)) continue;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
-      const std::string f = e.path().filename().string();
+    const auto dir = list_store_dir(b);
+    for (const auto& f : dir.names) {
       if (f.empty() || f.front() == '.') continue;
+      const auto path = b.dir / f;
       try {
-        segment_entry entry{f, e.path(), read_info(e.path()), pids_of(e.path()), {}, replica_node_of(f)};
+        segment_entry entry{f, path, read_info(dir.fd.get(), b.dir, f), pids_of(path), {}, replica_node_of(f)};
         if (entry.replica_node >= 0) entry.replica_of = std::string(base_of(f));
         out.push_back(std::move(entry));
       } catch (const std::exception&) {
@@ -683,21 +740,37 @@ std::vector<segment_entry> store::list() const {
 std::vector<store_problem> store::problems() const {
   std::vector<store_problem> out;
   for (const auto& b : impl_->backings) {
-    if (!detail::check_private_dir(b.dir)) continue;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
-      const std::string f = e.path().filename().string();
+    const auto dir = list_store_dir(b);
+    for (const auto& f : dir.names) {
       if (f == ".locks") continue;
+      const auto path = b.dir / f;
       if (!temp_owner(f).empty()) {
-        out.push_back({e.path(), "temp file of a segment being created, or of a creator that died "
-                                 "('onecopy gc' removes it once its lock is free)"});
+        const auto st = sys::stat_at_if_exists(dir.fd.get(), b.dir, f);
+        if (st && !st->is_regular())
+          out.push_back({path, fmt::format("{}: it is {}, not a regular file (remove it)", path.string(),
+                                           sys::file_kind(st->mode)), true});
+        else
+          out.push_back({path, "temp file of a segment being created, or of a creator that died "
+                               "('onecopy gc' removes it once its lock is free)"});
         continue;
       }
       try {
-        (void)read_info(e.path());
+        (void)read_info(dir.fd.get(), b.dir, f);
+      } catch (const os_error& err) {
+        out.push_back({path, err.what(), is_refusal(err)});
       } catch (const std::exception& err) {
-        out.push_back({e.path(), err.what()});
+        out.push_back({path, err.what()});
       }
+    }
+  }
+  // The lock directory holds lock files only.
+  if (const sys::unique_fd locks = detail::open_private_dir(impl_->lock_dir)) {
+    for (const auto& f : sys::list_directory(locks.get(), impl_->lock_dir)) {
+      const auto st = sys::stat_at_if_exists(locks.get(), impl_->lock_dir, f);
+      if (st && !st->is_regular())
+        out.push_back({impl_->lock_dir / f, fmt::format("{}: it is {}, where only lock files belong "
+                                                        "(remove it)", (impl_->lock_dir / f).string(),
+                                                        sys::file_kind(st->mode)), true});
     }
   }
   return out;
@@ -716,55 +789,78 @@ void store::remove(std::string_view name) {
   }
   for (const auto& f : files)
     if (::unlink(f.c_str()) != 0 && errno != ENOENT) sys::throw_errno(fmt::format("unlink({})", f.string()));
+  // The name is free again: its lock file goes too (unlinked while held; see file_lock).
+  lock.remove_file();
 }
 
 gc_report store::gc() {
   gc_report report;
+  auto skip = [&](const std::filesystem::path& path, std::string why) {
+    report.skipped.push_back({path, std::move(why)});
+  };
   for (const auto& b : impl_->backings) {
-    if (!detail::check_private_dir(b.dir)) continue;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(b.dir, ec)) {
-      const std::string f = e.path().filename().string();
+    const auto dir = list_store_dir(b);
+    for (const auto& f : dir.names) {
+      const auto path = b.dir / f;
       if (const std::string owner(base_of(temp_owner(f))); !owner.empty()) {
         // The creator holds the name's lock while its temp file exists: a free lock means it died.
         if (!is_valid_name(owner)) continue;
         impl_->ensure_lock_dir();
-        if (auto lock = detail::file_lock::try_exclusive(impl_->lock_path(owner))) {
-          if (::unlink(e.path().c_str()) == 0) report.removed_temp_files.push_back(e.path());
+        try {
+          if (auto lock = detail::file_lock::try_exclusive(impl_->lock_path(owner))) {
+            if (::unlinkat(dir.fd.get(), f.c_str(), 0) == 0) report.removed_temp_files.push_back(path);
+          }
+        } catch (const os_error& e) {
+          skip(impl_->lock_path(owner), e.what());
         }
         continue;
       }
       if (f.empty() || f.front() == '.') continue;
       segment_info info;
       try {
-        info = read_info(e.path());
-      } catch (const std::exception&) {
+        info = read_info(dir.fd.get(), b.dir, f);
+      } catch (const os_error& e) {
+        // A planted non-regular file (or one of another owner): report it, never touch it.
+        if (e.err() != ENOENT) skip(path, e.what());
         continue;
+      } catch (const std::exception&) {
+        continue;  // malformed segments are problems(), not gc's to judge
       }
       if (!info.remove_when_unused) continue;
       const std::string base(base_of(f));
       if (!is_valid_name(base)) continue;
       impl_->ensure_lock_dir();
-      auto lock = detail::file_lock::try_exclusive(impl_->lock_path(base));
-      if (!lock) continue;
-      sys::unique_fd fd = sys::open_if_exists(e.path(), O_RDONLY);
-      // Readers hold a shared flock; a mapping made without one still shows in /proc/*/maps.
-      if (fd && detail::try_lock_exclusive(fd.get(), e.path()) && pids_of(e.path()).empty()) {
-        if (::unlink(e.path().c_str()) == 0) report.removed_unused_segments.push_back(f);
+      std::optional<detail::file_lock> lock;
+      try {
+        lock = detail::file_lock::try_exclusive(impl_->lock_path(base));
+      } catch (const os_error& e) {
+        skip(impl_->lock_path(base), e.what());
+        continue;
+      }
+      if (!lock) continue;  // being created or removed right now
+      // Readers are found by their mappings (/proc/*/maps); attach keeps no fd or flock.
+      if (pids_of(path).empty() && ::unlinkat(dir.fd.get(), f.c_str(), 0) == 0) {
+        report.removed_unused_segments.push_back(f);
+        if (impl_->files_of(base).empty()) lock->remove_file();
       }
     }
   }
   // Lock files of names with no segment and no creator.
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(impl_->lock_dir, ec)) {
-    const std::string f = e.path().filename().string();
+  const sys::unique_fd locks = detail::open_private_dir(impl_->lock_dir);
+  if (!locks) return report;
+  for (const auto& f : sys::list_directory(locks.get(), impl_->lock_dir)) {
+    const auto path = impl_->lock_dir / f;
     if (!f.ends_with(".lock")) continue;
     const std::string name = f.substr(0, f.size() - 5);
     if (!is_valid_name(name) || !impl_->files_of(name).empty()) continue;
-    if (auto lock = detail::file_lock::try_exclusive(e.path())) {
-      if (!impl_->files_of(name).empty()) continue;
-      lock->remove_file();
-      report.removed_lock_files.push_back(e.path());
+    try {
+      if (auto lock = detail::file_lock::try_exclusive(path)) {
+        if (!impl_->files_of(name).empty()) continue;
+        lock->remove_file();
+        report.removed_lock_files.push_back(path);
+      }
+    } catch (const os_error& e) {
+      skip(path, e.what());
     }
   }
   return report;

@@ -2,6 +2,9 @@
 // JSON helpers of serve protocol v1.
 #include "protocol.hpp"
 
+#include <algorithm>
+#include <type_traits>
+
 #include <fmt/format.h>
 
 #include "onecopy/error.hpp"
@@ -47,7 +50,19 @@ namespace {
 template <class T>
 T field(const json& j, const char* key, const char* what) {
   try {
-    return j.at(key).get<T>();
+    const json& v = j.at(key);
+    // nlohmann converts a float such as 7e60 to an integer with undefined behaviour: only
+    // unsigned integers pass for unsigned fields (found by fuzz_serve_protocol).
+    auto bad = [&](const char* want) {
+      return format_error(fmt::format("serve reply: {}: field '{}': must be {}", what, key, want));
+    };
+    if constexpr (std::is_same_v<T, std::uint64_t>) {
+      if (!v.is_number_unsigned()) throw bad("an unsigned integer");
+    } else if constexpr (std::is_same_v<T, std::vector<std::uint64_t>>) {
+      if (!v.is_array() || !std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_number_unsigned(); }))
+        throw bad("an array of unsigned integers");
+    }
+    return v.get<T>();
   } catch (const json::exception& e) {
     throw format_error(fmt::format("serve reply: {}: field '{}': {}", what, key, e.what()));
   }
@@ -89,7 +104,7 @@ gpu::device_copy_descriptor descriptor_from_json(const json& j) {
   d.generation = field<std::uint64_t>(j, "generation", "device copy");
   d.ipc_handle = field<std::string>(j, "ipc_handle", "device copy");
   d.bundle = field<bool>(j, "bundle", "device copy");
-  d.tensors = tensors_from_json(j.at("tensors"));
+  d.tensors = tensors_from_json(field<json>(j, "tensors", "device copy"));  // missing: format_error too
   return d;
 }
 

@@ -384,7 +384,7 @@ entry& server::impl::current_entry(const std::string& name) {
                          [&](const auto& e) { return e->current && e->name == name; });
   segment fresh = [&] {
     try {
-      return st.attach(name);
+      return st.attach(name, {.keep_fd = true});  // its fd is handed to clients
     } catch (const os_error& e) {
       // Gone (rm): forget our idea of it.
       if (e.err() == ENOENT && it != entries.end()) (*it)->current = false;

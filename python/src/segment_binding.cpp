@@ -51,8 +51,8 @@ void bind_segment(nb::module_& m) {
                    [](const segment& s) { return reinterpret_cast<std::uintptr_t>(s.bytes().data()); })
       .def_prop_ro("identity",
                    [](const segment& s) {
-                     const auto st = sys::fstat(s.fd(), s.path());
-                     return nb::make_tuple(st.device, st.inode);
+                     const auto [device, inode] = s.file_identity();
+                     return nb::make_tuple(device, inode);
                    },
                    "(st_dev, st_ino) of the mapped file.")
       .def("info", [](const segment& s) { return info_dict(s.info()); })

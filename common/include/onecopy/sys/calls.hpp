@@ -38,6 +38,36 @@ struct file_status {
 };
 /// @throws os_error "fstat(<name>)"
 [[nodiscard]] file_status fstat(int fd, const std::filesystem::path& name);
+/// "a FIFO", "a socket", "a symbolic link", "a directory", "a character device", "a block
+/// device" or "a regular file": what st_mode's type bits name, for messages.
+[[nodiscard]] std::string_view file_kind(std::uint32_t mode) noexcept;
+
+/// Opens the directory at path without following a symlink at its last component
+/// (O_DIRECTORY|O_NOFOLLOW); an empty fd when nothing is there. Store walks open their
+/// directories once and then work relative to the fd, so nothing can swap them in between.
+/// @throws os_error "open(<path>)": ENOTDIR/ELOOP name what is in the way
+[[nodiscard]] unique_fd open_directory_if_exists(const std::filesystem::path& path);
+
+/// Opens name (one path component) inside the directory dirfd, which dir names in messages,
+/// the way every store file is opened: never through a symlink (openat2 RESOLVE_NO_SYMLINKS |
+/// RESOLVE_BENEATH where the kernel has it, else O_NOFOLLOW), never blocking (O_NONBLOCK, so a
+/// planted FIFO cannot hang the open), and checked before a byte is read: a regular file owned
+/// by the caller that group and others cannot write. An empty fd when name does not exist.
+/// @throws os_error naming dir/name and what it is ("is a FIFO, not a regular file"): ELOOP for a
+///   symlink, EISDIR for a directory, ENXIO for a FIFO, socket or device, EPERM for a file of
+///   another owner or one others may write; else the open's own errno
+[[nodiscard]] unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::string_view name,
+                                        int flags, unsigned mode = 0);
+
+/// fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW); std::nullopt when name does not exist.
+/// @throws os_error "stat(<dir>/<name>)" for other errors
+[[nodiscard]] std::optional<file_status> stat_at_if_exists(int dirfd, const std::filesystem::path& dir,
+                                                          std::string_view name);
+
+/// The names in the directory dirfd (without "." and ".."), read through a duplicate of it.
+/// @throws os_error "readdir(<dir>)"
+[[nodiscard]] std::vector<std::string> list_directory(int dirfd, const std::filesystem::path& dir);
+
 /// lstat; std::nullopt when the path does not exist.
 /// @throws os_error "lstat(<path>)" for errors other than ENOENT
 [[nodiscard]] std::optional<file_status> lstat_if_exists(const std::filesystem::path& path);

@@ -68,6 +68,10 @@ struct attach_options {
   bool populate = false;  ///< prefault the whole mapping (MADV_POPULATE_READ) before returning
   bool verify = false;    ///< recompute the checksum and throw on mismatch
   int node = -1;          ///< for replicated segments: the replica to take (-1: caller's node)
+  /// Keep the segment file open (segment::fd()) for passing it to other processes. Off by
+  /// default: a mapping needs no descriptor, so a process can attach far more segments than
+  /// RLIMIT_NOFILE allows files open.
+  bool keep_fd = false;
 };
 
 /// Default time open_or_create waits for another process that is creating the same name.

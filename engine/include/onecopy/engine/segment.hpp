@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "onecopy/engine/segment_info.hpp"
@@ -46,8 +47,11 @@ class segment {
   /// (MADV_POPULATE_READ: the existing pages; nothing is allocated or copied) because move_pages
   /// only sees pages the calling process maps.
   [[nodiscard]] std::vector<node_pages> node_histogram() const;
-  /// The file descriptor of the O_RDONLY open (for passing to other processes).
+  /// The file descriptor of the O_RDONLY open (for passing to other processes): only kept for
+  /// attach_options::keep_fd and attach_fd(); -1 otherwise (attach closes it after mmap).
   [[nodiscard]] int fd() const noexcept;
+  /// (st_dev, st_ino) of the mapped file, read when it was attached.
+  [[nodiscard]] std::pair<std::uint64_t, std::uint64_t> file_identity() const noexcept;
 
   struct impl;
   /// Internal: built by the engine (impl is not defined outside it).

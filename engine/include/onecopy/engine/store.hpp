@@ -40,6 +40,9 @@ struct segment_entry {
 struct store_problem {
   std::filesystem::path path;
   std::string what;
+  /// Not a file onecopy made: a FIFO, socket, device, symlink or directory where a segment or
+  /// lock file belongs, or a file of another owner or writable by others. Never opened.
+  bool foreign = false;
 };
 
 /// What gc() did.
@@ -47,6 +50,9 @@ struct gc_report {
   std::vector<std::filesystem::path> removed_temp_files;
   std::vector<std::string> removed_unused_segments;
   std::vector<std::filesystem::path> removed_lock_files;
+  /// Files gc left alone because they are not what belongs there (a FIFO, socket, symlink,
+  /// directory… planted where a segment or lock file should be), each with why.
+  std::vector<store_problem> skipped;
 };
 
 /// Where the store's directories are and where names are locked.
