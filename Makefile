@@ -14,7 +14,14 @@ FUZZ_SECONDS ?= 300
 # `make test`: one architecture (CI time). Override with ONECOPY_CUDA_ARCHS=release|native|ci|LIST.
 ONECOPY_CUDA_ARCHS ?= native
 CUDA_ARCHS = -UCMAKE_CUDA_ARCHITECTURES -DONECOPY_CUDA_ARCHS=$(1)
-CMAKE_COMMON := $(call CUDA_ARCHS,ci)
+# ccache, when the machine has it, makes a rebuild of an unchanged tree (another clone included:
+# paths are taken relative to the clone) take seconds; without it nothing changes.
+ifneq ($(shell command -v ccache 2>/dev/null),)
+  LAUNCHERS := $(foreach lang,C CXX CUDA,-DCMAKE_$(lang)_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR := $(CURDIR)
+  export CCACHE_NOHASHDIR := 1
+endif
+CMAKE_COMMON := $(call CUDA_ARCHS,ci) $(LAUNCHERS)
 OUT ?= build/gpu-check-report
 
 .PHONY: all deps build run test campaign fuzz bench bench-anchors clean release-gpu gpu-check
@@ -26,7 +33,7 @@ deps:
 
 build: deps
 	@cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=Release -DONECOPY_BUILD_TESTS=OFF \
-	  $(call CUDA_ARCHS,$(ONECOPY_CUDA_ARCHS)) >/dev/null
+	  $(call CUDA_ARCHS,$(ONECOPY_CUDA_ARCHS)) $(LAUNCHERS) >/dev/null
 	@cmake --build $(RELEASE) -j$(JOBS)
 
 # A release build for other hosts' GPUs: SASS for sm_75 … sm_120 and compute_120 PTX.

@@ -115,7 +115,8 @@ def _put(name, data, numa, pages, strict, replace, remove_when_unused, metadata)
 
 
 def open_or_put(name: str, source, *, numa: str = "auto", pages: str = "auto",
-                strict: bool = False, timeout: float = 600.0) -> Handle:
+                strict: bool = False, timeout: float = 600.0,
+                remove_when_unused: bool = False) -> Handle:
     """Attaches `name`, publishing it from source first if nobody on the host has: exactly one
     process loads it, the others wait (up to timeout seconds) and attach; if that process dies
     mid-load, a waiter takes over. Nothing half-loaded is ever visible.
@@ -126,6 +127,8 @@ def open_or_put(name: str, source, *, numa: str = "auto", pages: str = "auto",
     no tensor data is read), so when the segment exists already and was published from other
     files, this raises ValueError naming the name and the first difference. For arrays and
     mappings the tensor table (names, dtypes, shapes) is compared, not the values.
+    remove_when_unused: when this call publishes, `onecopy gc` removes the segment once no
+    process maps it (as put's).
     Raises TimeoutError (errno ETIMEDOUT) after timeout, and what put() raises.
     """
     store_dir = _attach.current_store_dir()
@@ -143,10 +146,12 @@ def open_or_put(name: str, source, *, numa: str = "auto", pages: str = "auto",
         s = _attach.store(store_dir, fresh=True)
         if _is_path(source):
             seg = s.open_or_put_files(name, plan, _placement.pages(pages), where.where,
-                                      where.replicate_on, strict, float(timeout))
+                                      where.replicate_on, strict, float(timeout),
+                                      remove_when_unused)
         else:
             seg = s.open_or_put_tensors(name, tensors, bundle, _placement.pages(pages),
-                                        where.where, where.replicate_on, strict, float(timeout))
+                                        where.where, where.replicate_on, strict, float(timeout),
+                                        remove_when_unused)
     if _is_path(source):
         _check_same_files(name, seg, plan, source)
     _check_same_tensors(name, seg, expected)

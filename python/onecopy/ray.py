@@ -145,7 +145,8 @@ class Shared:
                     metadata=json.dumps({"fingerprint": self.fingerprint, "job": self.job}))
             else:
                 h = onecopy.open_or_put(self.name, self._source, numa=self.numa,
-                                        pages=self.pages, timeout=self.timeout)
+                                        pages=self.pages, timeout=self.timeout,
+                                        remove_when_unused=True)
         except ValueError as e:
             raise ValueError(f"onecopy.ray: {self.name!r} on {_where()}: {e}") from None
         except Exception as e:

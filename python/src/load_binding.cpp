@@ -44,8 +44,10 @@ nb::tuple put_files(store& s, const std::string& name, const formats::load_plan&
 
 segment open_or_put_files(store& s, const std::string& name, const formats::load_plan& plan,
                           const std::string& pages, const std::string& numa,
-                          const std::vector<int>& replicate_on, bool strict, double wait_seconds) {
-  const create_options opts = make_options(pages, numa, replicate_on, strict, false, false, plan.metadata);
+                          const std::vector<int>& replicate_on, bool strict, double wait_seconds,
+                          bool remove_when_unused) {
+  const create_options opts =
+      make_options(pages, numa, replicate_on, strict, false, remove_when_unused, plan.metadata);
   const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
   nb::gil_scoped_release release;
   return s.open_or_create(name, plan.layout, opts,
@@ -77,7 +79,7 @@ void bind_load(nb::module_& m, nb::class_<store>& store_class) {
            nb::arg("remove_when_unused"))
       .def("open_or_put_files", &open_or_put_files, nb::arg("name"), nb::arg("plan"),
            nb::arg("pages"), nb::arg("numa"), nb::arg("replicate_on"), nb::arg("strict"),
-           nb::arg("wait_seconds"));
+           nb::arg("wait_seconds"), nb::arg("remove_when_unused") = false);
 }
 
 }  // namespace onecopy::python

@@ -128,9 +128,11 @@ nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>
 segment open_or_put_tensors(store& s, const std::string& name,
                             const std::vector<input_tensor>& tensors, bool bundle,
                             const std::string& pages, const std::string& numa,
-                            const std::vector<int>& replicate_on, bool strict, double wait_seconds) {
+                            const std::vector<int>& replicate_on, bool strict, double wait_seconds,
+                            bool remove_when_unused) {
   const layout l = layout_of(name, tensors, bundle);
-  const create_options opts = make_options(pages, numa, replicate_on, strict, false, false, "");
+  const create_options opts =
+      make_options(pages, numa, replicate_on, strict, false, remove_when_unused, "");
   const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
   nb::gil_scoped_release release;
   return s.open_or_create(name, l, opts, [&tensors](draft& d) { copy_in(d, tensors); }, wait);
@@ -250,7 +252,8 @@ void bind_store(nb::module_& m) {
            "Removes temp files of dead creators, unused remove_when_unused segments, stale locks.");
   store_class.def("open_or_put_tensors", &open_or_put_tensors, nb::arg("name"),
                   nb::arg("tensors"), nb::arg("bundle"), nb::arg("pages"), nb::arg("numa"),
-                  nb::arg("replicate_on"), nb::arg("strict"), nb::arg("wait_seconds"));
+                  nb::arg("replicate_on"), nb::arg("strict"), nb::arg("wait_seconds"),
+                  nb::arg("remove_when_unused") = false);
   bind_load(m, store_class);
 }
 

@@ -194,6 +194,8 @@ def test_a_safetensors_file_readable_on_every_node_makes_one_copy_per_node(clust
         assert r["tensors"] == {k: v.tolist() for k, v in weights.items()}
     for node in cluster.nodes:
         assert segments(node.store_dir) == ["ray-file"]
+        info = onecopy._attach.store(node.store_dir).attach("ray-file").info()
+        assert info["remove_when_unused"]  # collected by `onecopy gc` if the driver dies first
     assert shared.release() == NODES
     for node in cluster.nodes:
         assert segments(node.store_dir) == []

@@ -165,6 +165,10 @@ TEST_F(ReplicaTest, OrphanReplicaTempFilesAreCleanedUp) {
   { sys::unique_fd fd = sys::open(orphan, O_CREAT | O_WRONLY, 0600); }
   const auto report = s.gc();
   EXPECT_EQ(report.removed_temp_files, std::vector<std::filesystem::path>{orphan});
+  // A creator that dies leaves its lock file too (publish, rm and a dropped draft remove it):
+  // that is how the next creator knows to look for its temp files.
+  std::filesystem::create_directories(dir_ / ".locks");
+  { sys::unique_fd fd = sys::open(dir_ / ".locks" / "w.lock", O_CREAT | O_WRONLY, 0600); }
   { sys::unique_fd fd = sys::open(orphan, O_CREAT | O_WRONLY, 0600); }
   { const segment a = make(s, "w", {node_}); }  // create cleans them too
   EXPECT_TRUE(temp_files().empty());
