@@ -28,3 +28,34 @@ function(onecopy_add_test)
                SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
                ENVIRONMENT "ONECOPY_CONF=/nonexistent/onecopy.conf;ASAN_OPTIONS=detect_leaks=1:abort_on_error=0")
 endfunction()
+
+# onecopy_python_test_setup(): for the suites that run Python (tests/python, tests/docs), sets in
+# the caller's scope
+#   ONECOPY_TEST_PYTHON    the interpreter itself, not a wrapper script (pyenv shims are bash: no
+#                          need to preload sanitizers into a shell);
+#   ONECOPY_TEST_PRELOAD   with ONECOPY_SANITIZE, "libasan.so:libstdc++.so" (full paths), else "".
+# An uninstrumented python3 cannot dlopen an ASan-instrumented module ("ASan runtime does not
+# come first"), so the processes that import onecopy._core preload the compiler's libasan, and
+# libstdc++ right after it: ASan resolves the real __cxa_throw when it starts, and python3 does
+# not link libstdc++, so without it the first C++ exception aborts with
+# "CHECK failed: real___cxa_throw".
+function(onecopy_python_test_setup)
+  find_package(Python 3.9 REQUIRED COMPONENTS Interpreter)
+  execute_process(COMMAND ${Python_EXECUTABLE} -c "import sys; print(sys.executable)"
+                  OUTPUT_VARIABLE python OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+  set(preload "")
+  if(ONECOPY_SANITIZE)
+    foreach(lib libasan.so libstdc++.so)
+      execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=${lib}
+                      OUTPUT_VARIABLE path OUTPUT_STRIP_TRAILING_WHITESPACE)
+      if(NOT IS_ABSOLUTE "${path}" OR NOT EXISTS "${path}")
+        message(FATAL_ERROR "ONECOPY_SANITIZE with ONECOPY_PYTHON: cannot find ${lib} "
+                            "(${CMAKE_CXX_COMPILER} -print-file-name=${lib} said '${path}')")
+      endif()
+      list(APPEND preload ${path})
+    endforeach()
+    list(JOIN preload ":" preload)
+  endif()
+  set(ONECOPY_TEST_PYTHON "${python}" PARENT_SCOPE)
+  set(ONECOPY_TEST_PRELOAD "${preload}" PARENT_SCOPE)
+endfunction()
