@@ -28,6 +28,32 @@ struct piece {
   std::uint64_t len;
 };
 
+// Runs items 0 … count-1 on `threads` threads (this one among them), each taking the next item.
+// make_worker() is called once per thread and returns what handles one item, so per-thread
+// buffers live in it. The first exception stops the others from taking items and is rethrown.
+template <class MakeWorker>
+void run_items(std::uint64_t count, unsigned threads, const MakeWorker& make_worker) {
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::atomic_flag error_set;
+  auto work = [&] {
+    try {
+      auto handle = make_worker();
+      for (std::uint64_t i = next++; i < count && !failed; i = next++) handle(i);
+    } catch (...) {
+      failed = true;
+      if (!error_set.test_and_set()) error = std::current_exception();
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 [[noreturn]] void throw_short(const read_job& job, std::uint64_t at, std::uint64_t got) {
   throw format_error(fmt::format("{}: file ends at {} bytes, before the {} bytes needed from offset {} "
                                  "(did it shrink?)", job.file->string(), job.file_offset + at + got,
@@ -90,36 +116,21 @@ void parallel_pread(std::span<const read_job> jobs, unsigned threads) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, pieces.size()));
 
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::atomic_flag error_set;
-  auto work = [&] {
-    std::vector<std::byte> buffer;  // only for swapped pieces written into a file
-    try {
-      for (std::size_t i = next++; i < pieces.size() && !failed; i = next++) {
-        const piece& p = pieces[i];
-        const read_job& job = jobs[p.job];
-        if (job.out_fd >= 0) {
-          copy_piece(job, p, buffer);
-          continue;
-        }
-        // pre: pieces start at multiples of read_piece, so a swap unit never straddles two.
-        const std::size_t got = sys::pread_full(job.fd, job.out + p.at, p.len, job.file_offset + p.at, *job.file);
-        if (got != p.len) throw_short(job, p.at, got);
-        swap_bytes({job.out + p.at, p.len}, job.swap_unit);
+  run_items(pieces.size(), threads, [&] {
+    // Per thread: a buffer, used only for swapped pieces written into a file.
+    return [&, buffer = std::vector<std::byte>{}](std::uint64_t i) mutable {
+      const piece& p = pieces[static_cast<std::size_t>(i)];
+      const read_job& job = jobs[p.job];
+      if (job.out_fd >= 0) {
+        copy_piece(job, p, buffer);
+        return;
       }
-    } catch (...) {
-      failed = true;
-      if (!error_set.test_and_set()) error = std::current_exception();
-    }
-  };
-  {
-    std::vector<std::jthread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-    work();
-  }
-  if (error) std::rethrow_exception(error);
+      // pre: pieces start at multiples of read_piece, so a swap unit never straddles two.
+      const std::size_t got = sys::pread_full(job.fd, job.out + p.at, p.len, job.file_offset + p.at, *job.file);
+      if (got != p.len) throw_short(job, p.at, got);
+      swap_bytes({job.out + p.at, p.len}, job.swap_unit);
+    };
+  });
 }
 
 std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::uint64_t region_offset,
@@ -137,59 +148,44 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::clamp<std::uint64_t>(chunks, 1, threads));
 
-  std::atomic<std::uint64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::atomic_flag error_set;
-  auto work = [&] {
-    try {
-      std::vector<std::byte> buffer(static_cast<std::size_t>(step));
-      chunk_hasher hasher;
-      for (std::uint64_t c = next++; c < chunks && !failed; c = next++) {
-        const std::uint64_t begin = region_offset + c * checksum_chunk_size;
-        const std::uint64_t end = std::min(begin + checksum_chunk_size, region_offset + region_size);
-        hasher.reset();
-        std::uint64_t at = begin;
-        // The first job that ends after begin; jobs do not overlap.
-        auto it = std::partition_point(order.begin(), order.end(),
-                                       [&](auto* j) { return j->out_offset + j->len <= begin; });
-        for (; it != order.end() && (*it)->out_offset < end; ++it) {
-          const read_job& job = **it;
-          const std::uint64_t from = std::max(begin, job.out_offset);
-          const std::uint64_t to = std::min(end, job.out_offset + job.len);
-          if (from > at) hasher.update_zeros(from - at);
-          for (std::uint64_t p = from, len = 0; p < to; p += len) {
-            len = std::min(to, (p / step + 1) * step) - p;  // up to the next multiple of step
-            const std::uint64_t in = p - job.out_offset;  // from the job's start
-            // Into memory (out) when there is no file to write, else through the buffer.
-            std::byte* to_memory = job.out_fd < 0 ? job.out + in : nullptr;
-            const std::byte* bytes = job.in ? job.in + in : to_memory ? to_memory : buffer.data();
-            if (!job.in) {
-              std::byte* into = to_memory ? to_memory : buffer.data();
-              const std::size_t got = sys::pread_full(job.fd, into, len, job.file_offset + in, *job.file);
-              if (got != len) throw_short(job, in, got);
-              // pre: in and len are multiples of the swap unit (pieces start at multiples of 64)
-              swap_bytes({into, static_cast<std::size_t>(len)}, job.swap_unit);
-            }
-            hasher.update({bytes, static_cast<std::size_t>(len)});
-            if (!to_memory) pwrite_full(job, bytes, len, p);
+  run_items(chunks, threads, [&] {
+    // Per thread: one step's buffer and a hasher.
+    return [&, buffer = std::vector<std::byte>(static_cast<std::size_t>(step)),
+            hasher = chunk_hasher{}](std::uint64_t c) mutable {
+      const std::uint64_t begin = region_offset + c * checksum_chunk_size;
+      const std::uint64_t end = std::min(begin + checksum_chunk_size, region_offset + region_size);
+      hasher.reset();
+      std::uint64_t at = begin;
+      // The first job that ends after begin; jobs do not overlap.
+      auto it = std::partition_point(order.begin(), order.end(),
+                                     [&](auto* j) { return j->out_offset + j->len <= begin; });
+      for (; it != order.end() && (*it)->out_offset < end; ++it) {
+        const read_job& job = **it;
+        const std::uint64_t from = std::max(begin, job.out_offset);
+        const std::uint64_t to = std::min(end, job.out_offset + job.len);
+        if (from > at) hasher.update_zeros(from - at);
+        for (std::uint64_t p = from, len = 0; p < to; p += len) {
+          len = std::min(to, (p / step + 1) * step) - p;  // up to the next multiple of step
+          const std::uint64_t in = p - job.out_offset;  // from the job's start
+          // Into memory (out) when there is no file to write, else through the buffer.
+          std::byte* to_memory = job.out_fd < 0 ? job.out + in : nullptr;
+          const std::byte* bytes = job.in ? job.in + in : to_memory ? to_memory : buffer.data();
+          if (!job.in) {
+            std::byte* into = to_memory ? to_memory : buffer.data();
+            const std::size_t got = sys::pread_full(job.fd, into, len, job.file_offset + in, *job.file);
+            if (got != len) throw_short(job, in, got);
+            // pre: in and len are multiples of the swap unit (pieces start at multiples of 64)
+            swap_bytes({into, static_cast<std::size_t>(len)}, job.swap_unit);
           }
-          at = to;
+          hasher.update({bytes, static_cast<std::size_t>(len)});
+          if (!to_memory) pwrite_full(job, bytes, len, p);
         }
-        if (end > at) hasher.update_zeros(end - at);
-        digests[static_cast<std::size_t>(c)] = hasher.digest();
+        at = to;
       }
-    } catch (...) {
-      failed = true;
-      if (!error_set.test_and_set()) error = std::current_exception();
-    }
-  };
-  {
-    std::vector<std::jthread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-    work();
-  }
-  if (error) std::rethrow_exception(error);
+      if (end > at) hasher.update_zeros(end - at);
+      digests[static_cast<std::size_t>(c)] = hasher.digest();
+    };
+  });
   return digests;
 }
 
