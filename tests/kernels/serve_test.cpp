@@ -405,6 +405,20 @@ TEST_F(ServeTest, DeviceRequestsWithoutAGpuSayWhy) {
   EXPECT_THROW((void)client.device_array("weights"), gpu::gpu_error);
 }
 
+TEST_F(ServeTest, ServerDeviceArrayGivesTheServersReasonFirst) {
+  if (gpu::probe().available) GTEST_SKIP() << "a GPU is present: kernels_gpu_test covers device copies";
+  auto client = serve::client::connect(socket_);
+  try {
+    (void)client.server_device_array("weights", 0);
+    ADD_FAILURE() << "a server without a GPU made a device copy";
+  } catch (const gpu::gpu_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("device copy of 'weights' on cuda:0 from onecopy serve at " + socket_.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("the server has no usable GPU: " + gpu::probe().reason), std::string::npos) << what;
+  }
+  EXPECT_TRUE(client.server_alive()) << "a refusal made before any request leaves the connection as it was";
+}
+
 TEST(ServeGpuOffTest, OnecopyGpuOffSkipsCudaEntirely) {
   if (!gpu::probe().built_with_cuda) GTEST_SKIP() << "built without CUDA";
   test::temp_dir dir;
