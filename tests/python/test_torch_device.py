@@ -111,8 +111,8 @@ def test_server_without_gpu_refuses_with_its_own_reason(server, onecopy_cli):
     assert status["gpu"]["reason"] == server.gpu_reason
 
 
-def test_a_socket_given_by_onecopy_socket_is_the_one_asked(onecopy_cli, tmp_path, monkeypatch):
-    sock = str(tmp_path / "private.sock")
+def test_a_socket_given_by_onecopy_socket_is_the_one_asked(onecopy_cli, store_dir, monkeypatch):
+    sock = os.path.join(store_dir, "private.sock")
     s = Server(onecopy_cli, "--socket", sock)
     try:
         assert s.socket == sock
