@@ -298,7 +298,8 @@ TEST_F(ServeTest, AStoppedServerWithoutLegacyImportersExitsAtOnceAndStatusShowsI
   EXPECT_EQ(st["gpu"]["cuda_architectures"], std::string(gpu::compiled_cuda_architectures()));
   // Host leases never hold the server: SIGTERM with a client still connected stops it.
   const segment s = c.attach("weights");
-  for (const auto& conn : c.status()["connections"])
+  const json connections = c.status()["connections"];  // a named copy: a range-for over a temporary's member dangles
+  for (const auto& conn : connections)
     for (const auto& l : conn["leases"]) EXPECT_EQ(l["needs_server"], false);
   EXPECT_EQ(stop_server(), 0);
   EXPECT_FALSE(c.server_alive());
