@@ -120,6 +120,32 @@ json client::status() { return impl_->request({{"op", "status"}}).body; }
 
 bool client::server_alive() const noexcept { return impl_ && impl_->server_alive(); }
 
+gpu::device_array client::server_device_array(std::string_view name, int device) {
+  const std::string what = fmt::format("device copy of '{}' on cuda:{} from onecopy serve at {} (pid {})", name, device,
+                                       impl_->path.string(), impl_->info.value("pid", 0));
+  // The server's GPU first: without one it can make no copy, whatever this process has.
+  const json server_gpu = impl_->info.value("gpu", json::object());
+  if (!server_gpu.value("available", false))
+    throw gpu::gpu_error(fmt::format("{}: the server has no usable GPU: {}", what, server_gpu.value("reason", "(no reason given)")));
+  const auto& p = gpu::probe();
+  if (!p.available) throw gpu::gpu_error(fmt::format("{}: this process has no usable GPU: {}", what, p.reason));
+  if (device < 0 || static_cast<std::size_t>(device) >= p.devices.size())
+    throw usage_error(fmt::format("{}: no device {} (this process sees {})", what, device, p.devices.size()));
+  auto a = impl_->request({{"op", "device"}, {"segment", name}, {"device", p.devices[static_cast<std::size_t>(device)].uuid}});
+  const gpu::device_copy_descriptor d = detail::descriptor_from_json(a.body.at("copy"));
+  auto arr = gpu::device_array::import(d, a.fds.empty() ? -1 : a.fds.front().get());
+  if (arr.method() == gpu::share_method::legacy_ipc) {
+    // The server's cudaMalloc backs this mapping: keep our connection (the lease) open for as
+    // long as the array lives, and let the array see the server's death.
+    std::shared_ptr<impl> conn = impl_;
+    arr.hold_owner(conn, [conn] { return conn->server_alive(); });
+  }
+  std::vector<std::string> notes;
+  for (const auto& n : a.body.value("notes", json::array())) notes.push_back(n.get<std::string>());
+  arr.add_reasons(notes);
+  return arr;
+}
+
 gpu::device_array client::device_array(std::string_view name, int device) {
   const auto& p = gpu::probe();
   if (!p.available) throw gpu::gpu_error(fmt::format("device array of '{}': {}", name, p.reason));
@@ -135,19 +161,7 @@ gpu::device_array client::device_array(std::string_view name, int device) {
   // 1-2. The owner's copy (VMM or legacy IPC, whichever it made).
   if (skip_owner) reasons.push_back(fmt::format("owner's device copy: skipped: ONECOPY_GPU_SHARE={}", env));
   else try {
-    auto a = impl_->request({{"op", "device"}, {"segment", name}, {"device", p.devices[static_cast<std::size_t>(device)].uuid}});
-    const gpu::device_copy_descriptor d = detail::descriptor_from_json(a.body.at("copy"));
-    auto arr = gpu::device_array::import(d, a.fds.empty() ? -1 : a.fds.front().get());
-    if (arr.method() == gpu::share_method::legacy_ipc) {
-      // The server's cudaMalloc backs this mapping: keep our connection (the lease) open for as
-      // long as the array lives, and let the array see the server's death.
-      std::shared_ptr<impl> conn = impl_;
-      arr.hold_owner(conn, [conn] { return conn->server_alive(); });
-    }
-    std::vector<std::string> notes;
-    for (const auto& n : a.body.value("notes", json::array())) notes.push_back(n.get<std::string>());
-    arr.add_reasons(notes);
-    return arr;
+    return server_device_array(name, device);
   } catch (const os_error& e) {
     if (e.err() == ENOENT) throw;  // no such segment: nothing else will find it either
     reasons.push_back(fmt::format("owner's device copy: {}", e.what()));

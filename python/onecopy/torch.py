@@ -20,6 +20,7 @@ Importing this module imports torch; `import onecopy` never does.
 from __future__ import annotations
 
 import json
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -27,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from . import _api, _dtypes
+from . import _api, _core, _dtypes
 from ._handle import Handle
 
 #: Engine dtype -> torch dtype name (getattr(torch, ...)); the F8 "fnuz" kinds and e8m0 only
@@ -92,20 +93,31 @@ def state_dict(name_or_handle, *, names=None) -> "OrderedDict[str, torch.Tensor]
     out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
     for key in wanted:
         t = handle.tensor(key)  # KeyError naming the bundle and the tensor
-        dtype = TORCH_DTYPES.get(t.dtype_name)
-        if dtype is None:
-            raise ValueError(f"bundle {handle.name!r} tensor {key!r}: dtype {t.dtype_name} "
-                             f"has no torch {_TORCH_NAMES.get(t.dtype_name)} in torch "
-                             f"{torch.__version__}")
-        # storage=True: bf16/F8 as same-width unsigned ints, then a bit view to the real type
-        # (DLPack consumers disagree on F8 codes; a view is exact and costs nothing).
-        raw = torch.from_dlpack(handle._segment.export(key, t.dtype_name not in _dtypes.NATIVE))
-        out[key] = raw if raw.dtype == dtype else raw.view(dtype)
+        out[key] = _from_export(handle.name, key, t.dtype_name, handle._segment.export)
     if names is None:
-        for alias, stored in _aliases(handle).items():
-            if stored in out and alias not in out:
-                out[alias] = out[stored]
+        _add_aliases(out, handle)
     return out
+
+
+def _from_export(bundle: str, key: str, dtype_name: str, export) -> torch.Tensor:
+    """The torch tensor over export(key, storage) (a DLPack producer: the host segment's, or
+    a device copy's), as the tensor's real dtype."""
+    dtype = TORCH_DTYPES.get(dtype_name)
+    if dtype is None:
+        raise ValueError(f"bundle {bundle!r} tensor {key!r}: dtype {dtype_name} "
+                         f"has no torch {_TORCH_NAMES.get(dtype_name)} in torch "
+                         f"{torch.__version__}")
+    # storage=True: bf16/F8 as same-width unsigned ints, then a bit view to the real type
+    # (DLPack consumers disagree on F8 codes; a view is exact and costs nothing).
+    raw = torch.from_dlpack(export(key, dtype_name not in _dtypes.NATIVE))
+    return raw if raw.dtype == dtype else raw.view(dtype)
+
+
+def _add_aliases(out: "OrderedDict[str, torch.Tensor]", handle: Handle) -> None:
+    """Names put_state_dict recorded as tied to a stored tensor: the same tensor object."""
+    for alias, stored in _aliases(handle).items():
+        if stored in out and alias not in out:
+            out[alias] = out[stored]
 
 
 def mapping_range(name_or_handle) -> tuple[int, int]:
@@ -298,17 +310,33 @@ def put_state_dict(name: str, module_or_dict, numa: str = "auto", pages: str = "
 
 # -- devices ---------------------------------------------------------------------------------
 
-def to_device(name_or_handle, device="cpu", *, pin: bool = True,
-              chunk_bytes: int = 1 << 30) -> "OrderedDict[str, torch.Tensor]":
+#: to_device's ways to a GPU.
+VIA = ("auto", "serve", "process")
+
+
+def to_device(name_or_handle, device="cpu", *, via: str = "auto", socket: str = "",
+              pin: bool = True, chunk_bytes: int = 1 << 30) -> "OrderedDict[str, torch.Tensor]":
     """The bundle's tensors on `device`.
 
-    "cpu": the shared host view itself (state_dict, no copy). "cuda[:N]": a device copy made
-    from the shared host copy in this process; the host copy is first registered (pinned) in
-    chunks of chunk_bytes for fast H2D, and a registration that fails falls back to pageable
-    copies with its reason in a warning (never a crash). Without CUDA raises RuntimeError that
-    says why (no CUDA build of torch, no driver, no device N) and that the host view is
-    state_dict(name). One device copy per GPU shared by every process on it is what
-    `onecopy serve` does (C++ client API); its Python binding does not exist yet."""
+    "cpu": the shared host view itself (state_dict, no copy). "cuda[:N]", by `via`:
+
+    - "serve": the device copy `onecopy serve` keeps of the bundle on that GPU, one per GPU for
+      every process on the host: imported read-only (a VMM fd import, mapped PROT_READ) or, on
+      GPUs without VMM, through legacy CUDA IPC (a read-write mapping of the server's memory:
+      do not write to it). The tensors hold the import and the connection to the server (the
+      lease) while they live. socket: the server's ('' = ONECOPY_SOCKET, else the store's
+      serve.sock). Raises RuntimeError with the server's (or this process's) reason when it
+      cannot: no server on the socket, no GPU, a refusal.
+    - "process": a device copy of this process's own, made from the shared host copy, which is
+      first registered (pinned) in chunks of chunk_bytes for fast H2D; a registration that
+      fails falls back to pageable copies with its reason in a warning (never a crash).
+    - "auto" (default): "serve", and when the server cannot, a RuntimeWarning giving its reason,
+      then "process".
+
+    Without CUDA raises RuntimeError that says why (no CUDA build of torch, no driver, no device
+    N) and that the host view is state_dict(name)."""
+    if via not in VIA:
+        raise ValueError(f"to_device: via={via!r}; one of {', '.join(map(repr, VIA))}")
     handle = _handle(name_or_handle)
     dev = torch.device(device)
     host = state_dict(handle)
@@ -316,10 +344,24 @@ def to_device(name_or_handle, device="cpu", *, pin: bool = True,
         return host
     if dev.type != "cuda":
         raise ValueError(f"to_device {handle.name!r}: device {dev} is not supported (cpu, cuda:N)")
+    host_view = f"the host view is onecopy.torch.state_dict({handle.name!r}) (zero-copy)"
+    not_served = ""
+    if via != "process":
+        try:
+            return _served(handle, dev, socket)
+        except _NotServed as e:
+            if via == "serve":
+                raise RuntimeError(f"cannot place bundle {handle.name!r} on {dev} through onecopy "
+                                   f"serve: {e}; {host_view}") from e.__cause__
+            not_served = str(e)
+        warnings.warn(f"onecopy: no shared device copy of bundle {handle.name!r} on {dev} from "
+                      f"onecopy serve ({not_served}); making this process's own copy",
+                      RuntimeWarning, stacklevel=2)
     reason = _cuda_unavailable(dev)
     if reason:
-        raise RuntimeError(f"cannot place bundle {handle.name!r} on {dev}: {reason}; the host "
-                           f"view is onecopy.torch.state_dict({handle.name!r}) (zero-copy)")
+        served = f" (and onecopy serve gave none: {not_served})" if not_served else ""
+        raise RuntimeError(f"cannot place bundle {handle.name!r} on {dev}: {reason}{served}; "
+                           f"{host_view}")
     registered = _register_host(handle, chunk_bytes) if pin else []
     try:
         return OrderedDict((k, v.to(dev, non_blocking=bool(registered)))
@@ -327,6 +369,38 @@ def to_device(name_or_handle, device="cpu", *, pin: bool = True,
     finally:
         torch.cuda.synchronize(dev)
         _unregister_host(registered)
+
+
+class _NotServed(Exception):
+    """Why `onecopy serve` gave no device copy (the message is the reason)."""
+
+
+def _served(handle: Handle, dev: torch.device, socket: str) -> "OrderedDict[str, torch.Tensor]":
+    """The bundle's tensors over the server's device copy on dev. Raises _NotServed(reason)."""
+    if torch.version.cuda is None:  # a CUDA tensor cannot be had: ask the server for nothing
+        raise _NotServed(f"this torch ({torch.__version__}) is built without CUDA")
+    index = dev.index
+    if index is None:
+        index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+    try:
+        copy = _core.serve_device_array(handle.name, index, socket)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise _NotServed(str(e)) from e
+    ours = handle.info()["checksum"]
+    if copy.checksum != ours:  # the server's store holds another publication under this name
+        raise _NotServed(f"the server's {handle.name!r} has checksum {copy.checksum:#018x}, this "
+                         f"process's {ours:#018x}: another publication (put --replace, or "
+                         "another store)")
+    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    try:
+        # Each tensor's DLPack capsule owns a reference to `copy`: the mapping and the lease
+        # last as long as any tensor does.
+        for t in copy.tensors():
+            out[t["name"]] = _from_export(handle.name, t["name"], t["dtype"], copy.export)
+    except (RuntimeError, TypeError, BufferError) as e:  # e.g. torch cannot import kDLCUDA here
+        raise _NotServed(f"torch cannot take the imported copy ({copy.method}): {e}") from e
+    _add_aliases(out, handle)
+    return out
 
 
 def _cuda_unavailable(dev: torch.device) -> str:
@@ -367,8 +441,6 @@ def _register_host(handle: Handle, chunk_bytes: int) -> list[int]:
     """Registers the segment's data with CUDA in chunks: the addresses that succeeded. A
     failure warns with its reason and undoes the partial registration: copies then read
     pageable memory (never a crash)."""
-    import warnings
-
     cudart = torch.cuda.cudart()
     start, end = mapping_range(handle)
     done: list[int] = []

@@ -3,6 +3,7 @@
 // (python/onecopy/); this module stays thin.
 #include <nanobind/nanobind.h>
 
+#include "device_binding.hpp"
 #include "errors.hpp"
 #include "plan_binding.hpp"
 #include "segment_binding.hpp"
@@ -16,4 +17,5 @@ NB_MODULE(_core, m) {
   onecopy::python::bind_store(m);
   onecopy::python::bind_system(m);
   onecopy::python::bind_plan(m);
+  onecopy::python::bind_device(m);
 }

@@ -298,7 +298,8 @@ TEST_F(ServeTest, AStoppedServerWithoutLegacyImportersExitsAtOnceAndStatusShowsI
   EXPECT_EQ(st["gpu"]["cuda_architectures"], std::string(gpu::compiled_cuda_architectures()));
   // Host leases never hold the server: SIGTERM with a client still connected stops it.
   const segment s = c.attach("weights");
-  for (const auto& conn : c.status()["connections"])
+  const json connections = c.status()["connections"];  // a named copy: a range-for over a temporary's member dangles
+  for (const auto& conn : connections)
     for (const auto& l : conn["leases"]) EXPECT_EQ(l["needs_server"], false);
   EXPECT_EQ(stop_server(), 0);
   EXPECT_FALSE(c.server_alive());
@@ -403,6 +404,20 @@ TEST_F(ServeTest, DeviceRequestsWithoutAGpuSayWhy) {
   EXPECT_EQ(r["error"]["message"], gpu::probe().reason);
   auto client = serve::client::connect(socket_);
   EXPECT_THROW((void)client.device_array("weights"), gpu::gpu_error);
+}
+
+TEST_F(ServeTest, ServerDeviceArrayGivesTheServersReasonFirst) {
+  if (gpu::probe().available) GTEST_SKIP() << "a GPU is present: kernels_gpu_test covers device copies";
+  auto client = serve::client::connect(socket_);
+  try {
+    (void)client.server_device_array("weights", 0);
+    ADD_FAILURE() << "a server without a GPU made a device copy";
+  } catch (const gpu::gpu_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("device copy of 'weights' on cuda:0 from onecopy serve at " + socket_.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("the server has no usable GPU: " + gpu::probe().reason), std::string::npos) << what;
+  }
+  EXPECT_TRUE(client.server_alive()) << "a refusal made before any request leaves the connection as it was";
 }
 
 TEST(ServeGpuOffTest, OnecopyGpuOffSkipsCudaEntirely) {

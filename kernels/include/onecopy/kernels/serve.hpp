@@ -121,6 +121,16 @@ class client {
   /// @throws gpu_error when no GPU is usable here or every method failed (listing each reason)
   [[nodiscard]] gpu::device_array device_array(std::string_view name, int device = 0);
 
+  /// The server's own device copy of a segment on device (this process's ordinal), imported
+  /// read-only: VMM (fd import) or legacy IPC, whichever the server made, and nothing else (no
+  /// copy of our own). reasons() holds the server's notes (fallbacks it took). A legacy-IPC
+  /// array keeps this connection (its lease) open as long as it lives.
+  /// @throws gpu_error when the server has no usable GPU (with the server's reason), when this
+  ///         process has none (with ours), or when the import fails (naming the step);
+  ///         usage_error when there is no device `device` here; os_error (ENOENT) when the
+  ///         server has no such segment; protocol_error for other refusals (code() says which)
+  [[nodiscard]] gpu::device_array server_device_array(std::string_view name, int device = 0);
+
   /// The server's status: its connections and their leases, segments, device copies, GPUs.
   [[nodiscard]] nlohmann::json status();
 
