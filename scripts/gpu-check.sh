@@ -384,7 +384,7 @@ fi
 
 # ---- 5. the probe: registration of read-only mappings, VMM read-only access ---------------------
 build_probe() {
-  g++ -std=c++17 -O1 -I"$CUDA_HOME/include" "$REPO/scripts/gpu-check-probe.cpp" -o "$TMPROOT/gpu-check-probe" \
+  g++ -std=c++17 -O1 -I"$CUDA_HOME/include" "$REPO/bench/gpu/gpu_check_probe.cpp" -o "$TMPROOT/gpu-check-probe" \
     -L"$CUDA_HOME/lib64" -lcudart_static -ldl -lpthread -lrt
 }
 export -f build_probe

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// gpu-check-probe (built and run by scripts/gpu-check.sh): the facts onecopy's GPU path depends on, measured directly (no onecopy code).
+// gpu_check_probe (built and run by scripts/gpu-check.sh; beside gpu_smoke, the other GPU-only
+// program): the facts onecopy's GPU path depends on, measured directly (no onecopy code).
 //   1. device attributes (host registration, VMM, POSIX fd, pageable access, NUMA);
 //   2. cudaHostRegister of a PROT_READ MAP_SHARED mapping (tmpfs file, memfd, hugetlb memfd,
 //      an optional hugetlbfs file) with Default, Portable|Mapped and Portable|Mapped|ReadOnly,
