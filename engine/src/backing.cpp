@@ -137,8 +137,8 @@ sys::unique_fd open_private_dir(const std::filesystem::path& dir) {
   try {
     fd = sys::open_directory_if_exists(dir);
   } catch (const fd_limit_error&) {
-    // As it is: with no descriptor left, even looking into the exception (UBSan's type check of
-    // e.err() below) can fail.
+    // As it is: with no descriptor left, UBSan's type check of e.err() below fails by itself (it
+    // probes memory through a pipe).
     throw;
   } catch (const os_error& e) {
     if (e.err() != ENOTDIR) throw;
