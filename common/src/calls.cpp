@@ -99,7 +99,7 @@ std::string_view file_kind(std::uint32_t mode) noexcept {
   return "a file of unknown type";
 }
 
-unique_fd open_directory_if_exists(const std::filesystem::path& path) {
+unique_fd open_directory_if_exists(const std::filesystem::path& path, std::string_view purpose) {
   int fd;
   do {
     fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -112,7 +112,8 @@ unique_fd open_directory_if_exists(const std::filesystem::path& path) {
     if (::lstat(path.c_str(), &st) == 0)
       throw_os_error(ENOTDIR, fmt::format("open({}): it is {}, not a directory", path.string(), file_kind(st.st_mode)));
   }
-  throw_os_error(err, fmt::format("open({})", path.string()));
+  throw_os_error(err, purpose.empty() ? fmt::format("open({})", path.string())
+                                      : fmt::format("open({}) to {}", path.string(), purpose));
 }
 
 std::optional<file_status> stat_at_if_exists(int dirfd, const std::filesystem::path& dir, std::string_view name) {

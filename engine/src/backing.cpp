@@ -132,10 +132,10 @@ store_config discover_config() {
   return config;
 }
 
-sys::unique_fd open_private_dir(const std::filesystem::path& dir) {
+sys::unique_fd open_private_dir(const std::filesystem::path& dir, std::string_view purpose) {
   sys::unique_fd fd;
   try {
-    fd = sys::open_directory_if_exists(dir);
+    fd = sys::open_directory_if_exists(dir, purpose);
   } catch (const fd_limit_error&) {
     // As it is: with no descriptor left, UBSan's type check of e.err() below fails by itself (it
     // probes memory through a pipe).

@@ -169,19 +169,12 @@ std::optional<std::filesystem::path> store::impl::find(std::string_view file_nam
   return std::nullopt;
 }
 
-// no_sanitize("vptr"): with every descriptor in use, UBSan's type check of the caught
-// fd_limit_error (it probes memory through a pipe) fails by itself; the code is right.
-__attribute__((no_sanitize("vptr")))
 std::optional<std::pair<std::filesystem::path, sys::unique_fd>> store::impl::open_published(
     std::string_view file_name) const {
   for (const auto& b : backings) {
-    sys::unique_fd dir;
-    try {
-      dir = detail::open_private_dir(b.dir);
-    } catch (const fd_limit_error& e) {
-      // Out of descriptors: name the segment being attached, not just its directory.
-      throw fd_limit_error(e.err(), fmt::format("attach {}: {}", (b.dir / std::string(file_name)).string(), e.what()));
-    }
+    // Out of descriptors, the error names the segment being attached, not just its directory.
+    const sys::unique_fd dir =
+        detail::open_private_dir(b.dir, "attach " + (b.dir / std::string(file_name)).string());
     if (!dir) continue;
     if (sys::unique_fd fd = sys::open_regular_at(dir.get(), b.dir, file_name, O_RDONLY))
       return std::pair{b.dir / std::string(file_name), std::move(fd)};

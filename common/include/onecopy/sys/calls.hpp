@@ -45,8 +45,10 @@ struct file_status {
 /// Opens the directory at path without following a symlink at its last component
 /// (O_DIRECTORY|O_NOFOLLOW); an empty fd when nothing is there. Store walks open their
 /// directories once and then work relative to the fd, so nothing can swap them in between.
+/// @param purpose what the directory is opened for, added to messages ("attach <segment>")
 /// @throws os_error "open(<path>)": ENOTDIR/ELOOP name what is in the way
-[[nodiscard]] unique_fd open_directory_if_exists(const std::filesystem::path& path);
+[[nodiscard]] unique_fd open_directory_if_exists(const std::filesystem::path& path,
+                                                 std::string_view purpose = {});
 
 /// Opens name (one path component) inside the directory dirfd, which dir names in messages,
 /// the way every store file is opened: never through a symlink (openat2 RESOLVE_NO_SYMLINKS |
