@@ -84,8 +84,8 @@ fuzz:
 	@cmake --build $(FUZZBUILD) -j$(JOBS) --target fuzz_safetensors fuzz_npy fuzz_segment_header fuzz_serve_protocol fuzz_seeds
 	@cd $(FUZZBUILD) && ctest -L fuzz --output-on-failure
 
-# Release build, then the benchmark suite (≤ 10 min on 2 cores): bench/results/latest.md and
-# SVG plots. As root it also mounts hugetlbfs/THP tmpfs and grows the huge-page pools by
+# Release build, then the benchmark suite: bench/results/latest.md and SVG plots. On 2 cores the
+# micro benchmarks take ~4 min; the publish goals and the Python anchors add ~20 min more. As root it also mounts hugetlbfs/THP tmpfs and grows the huge-page pools by
 # increments for the huge-page cases, and undoes both (see bench/run.sh).
 bench: build
 	@./scripts/install-deps.sh --bench --python --anchors
