@@ -85,8 +85,9 @@ fuzz:
 	@cd $(FUZZBUILD) && ctest -L fuzz --output-on-failure
 
 # Release build, then the benchmark suite: bench/results/latest.md and SVG plots. On 2 cores the
-# micro benchmarks take ~4 min; the publish goals and the Python anchors add ~20 min more. As root it also mounts hugetlbfs/THP tmpfs and grows the huge-page pools by
-# increments for the huge-page cases, and undoes both (see bench/run.sh).
+# micro benchmarks take ~4 min; the publish goals and the Python anchors add ~20 min more. As
+# root it also mounts hugetlbfs/THP tmpfs and grows the huge-page pools by increments for the
+# huge-page cases, and undoes both (see bench/run.sh).
 bench: build
 	@./scripts/install-deps.sh --bench --python --anchors
 	@cmake -S . -B $(RELEASE) -DONECOPY_PYTHON=ON >/dev/null && cmake --build $(RELEASE) -j$(JOBS) --target onecopy_python
