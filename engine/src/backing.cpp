@@ -2,6 +2,7 @@
 #include "backing.hpp"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -62,6 +63,56 @@ backing_info probe_backing(const std::filesystem::path& dir) {
     }
   }
   return b;
+}
+
+// Free bytes on the filesystem of dir (or of its parent while dir does not exist yet).
+std::uint64_t free_space(const std::filesystem::path& dir) {
+  struct ::statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0 && ::statvfs(dir.parent_path().c_str(), &fs) != 0) return UINT64_MAX;
+  return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+// Host-wide free huge pages of one size, less those reserved by existing mappings.
+std::uint64_t host_available_hugepages(std::uint64_t page) {
+  const auto dir = fmt::format("/sys/kernel/mm/hugepages/hugepages-{}kB", page / KiB);
+  const auto free = sys::read_number(dir + "/free_hugepages").value_or(0);
+  const auto resv = sys::read_number(dir + "/resv_hugepages").value_or(0);
+  return free > resv ? free - resv : 0;
+}
+
+// Files on hugetlbfs are whole huge pages; a THP tmpfs maps the huge-page-sized parts of a file of
+// any size with huge pages and the tail with base pages, so it needs no rounding.
+std::uint64_t file_granule(const backing_info& b) {
+  return b.kind == backing_kind::hugetlbfs ? b.page_size : sysfs::base_page_size();
+}
+
+// Why a hugetlbfs backing cannot hold pages × page for where; "" when it can.
+std::string hugepage_shortage(const backing_info& b, std::uint64_t pages, const placement& where) {
+  if (where.policy == numa_policy::none) {
+    const auto avail = host_available_hugepages(b.page_size);
+    if (avail < pages)
+      return fmt::format("the {} pool has {} free pages, need {} (grow it: onecopy setup "
+                         "--hugepages …)", format_page_size(b.page_size), avail, pages);
+    return {};
+  }
+  const std::uint64_t n = where.nodes.size();
+  for (std::size_t i = 0; i < where.nodes.size(); ++i) {
+    const int node = where.nodes[i];
+    // bind fills the nodes in any order, interleave spreads evenly: check the even share.
+    const std::uint64_t need = where.policy == numa_policy::interleave ? (pages + n - 1) / n : 0;
+    const auto free = sysfs::free_hugepages(node, b.page_size);
+    if (where.policy == numa_policy::interleave && free < need)
+      return fmt::format("node {} has {} free {} pages, need {}", node, free, format_page_size(b.page_size), need);
+  }
+  if (where.policy == numa_policy::bind) {
+    std::uint64_t free = 0;
+    for (int node : where.nodes) free += sysfs::free_hugepages(node, b.page_size);
+    if (free < pages)
+      return fmt::format("node{} {} {} {} free {} pages, need {}", n > 1 ? "s" : "",
+                         sys::format_cpulist(where.nodes), n > 1 ? "have" : "has", free,
+                         format_page_size(b.page_size), pages);
+  }
+  return {};
 }
 
 void sort_backings(std::vector<backing_info>& backings) {

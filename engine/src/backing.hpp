@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Internal. What kind of pages a directory's files get, the store configuration file, and
-// the private (0700, ours) store directories.
+// Internal. What kind of pages a directory's files get and how many it can still hold, the
+// store configuration file, and the private (0700, ours) store directories.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -19,6 +20,19 @@ namespace onecopy::detail {
 
 /// Order backings for automatic page selection: largest pages first, THP before plain shm.
 void sort_backings(std::vector<backing_info>& backings);
+
+/// Free bytes on the filesystem of dir (or of its parent while dir does not exist yet);
+/// UINT64_MAX when neither can be asked.
+[[nodiscard]] std::uint64_t free_space(const std::filesystem::path& dir);
+
+/// Host-wide free huge pages of one size, less those reserved by existing mappings.
+[[nodiscard]] std::uint64_t host_available_hugepages(std::uint64_t page);
+
+/// What b's files are rounded up to: whole huge pages on hugetlbfs, base pages elsewhere.
+[[nodiscard]] std::uint64_t file_granule(const backing_info& b);
+
+/// Why the hugetlbfs backing b cannot hold pages × b.page_size placed by where; "" when it can.
+[[nodiscard]] std::string hugepage_shortage(const backing_info& b, std::uint64_t pages, const placement& where);
 
 /// Parses a config file ("store = /mnt/onecopy/huge-2M" lines, "lock_root = DIR", '#'
 /// comments; other keys are kept for `onecopy setup --undo` and ignored here).

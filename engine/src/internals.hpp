@@ -41,6 +41,8 @@ struct store::impl {
       std::string_view file_name) const;
   /// Every published file of a segment: the name itself and its replicas "name@nodeN".
   [[nodiscard]] std::vector<std::filesystem::path> files_of(std::string_view name) const;
+  /// The store directories, comma-separated, for "not found in …" messages.
+  [[nodiscard]] std::string directories() const;
 };
 
 struct segment::impl {

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+// What is in the store and clearing it out: list, problems, remove and gc (design §5).
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "file_lock.hpp"
+#include "internals.hpp"
+#include "onecopy/engine/names.hpp"
+#include "onecopy/error.hpp"
+#include "onecopy/sys/calls.hpp"
+#include "proc_maps.hpp"
+#include "store_files.hpp"
+
+namespace onecopy {
+namespace {
+// Reads a published file's header without taking a lock or touching its data.
+segment_info read_info(int dirfd, const std::filesystem::path& dir, const std::string& name) {
+  const std::filesystem::path path = dir / name;
+  sys::unique_fd fd = sys::open_regular_at(dirfd, dir, name, O_RDONLY);
+  if (!fd) throw os_error(ENOENT, fmt::format("{}: removed while being read", path.string()));
+  const auto st = sys::fstat(fd.get(), path);
+  if (st.size < segment_header_size)
+    throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header",
+                                   path.string(), st.size, segment_header_size));
+  void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({})", path.string()));
+  sys::mapping map(addr, st.size);
+  return parse_segment(map.bytes(), st.size, path.string());
+}
+
+// open_regular_at's refusals of a file onecopy did not make (see store_problem::foreign).
+bool is_refusal(const os_error& e) {
+  return e.err() == ELOOP || e.err() == EISDIR || e.err() == ENXIO || e.err() == EPERM;
+}
+
+std::vector<int> pids_of(const std::filesystem::path& path) {
+  const auto st = sys::lstat_if_exists(path);
+  if (!st) return {};
+  return detail::pids_mapping(detail::file_id_of(st->device, st->inode));
+}
+}  // namespace
+
+std::vector<int> store::pids_mapping(const std::filesystem::path& path) { return pids_of(path); }
+
+std::vector<segment_entry> store::list() const {
+  std::vector<segment_entry> out;
+  detail::for_each_store_file(impl_->backings, [&](const detail::store_file& f) {
+    if (f.name.empty() || f.name.front() == '.') return;
+    const auto path = f.path();
+    try {
+      segment_entry entry{f.name, path, read_info(f.dirfd, f.dir, f.name), pids_of(path), {},
+                          detail::replica_node_of(f.name)};
+      if (entry.replica_node >= 0) entry.replica_of = std::string(detail::base_of(f.name));
+      out.push_back(std::move(entry));
+    } catch (const std::exception&) {
+      // Unreadable or malformed files are reported by problems(), not listed.
+    }
+  });
+  std::sort(out.begin(), out.end(), [](const segment_entry& a, const segment_entry& b) { return a.name < b.name; });
+  return out;
+}
+
+std::vector<store_problem> store::problems() const {
+  std::vector<store_problem> out;
+  detail::for_each_store_file(impl_->backings, [&](const detail::store_file& f) {
+    if (f.name == ".locks") return;
+    const auto path = f.path();
+    if (!detail::temp_owner(f.name).empty()) {
+      const auto st = sys::stat_at_if_exists(f.dirfd, f.dir, f.name);
+      if (st && !st->is_regular())
+        out.push_back({path, fmt::format("{}: it is {}, not a regular file (remove it)", path.string(),
+                                         sys::file_kind(st->mode)), true});
+      else
+        out.push_back({path, "temp file of a segment being created, or of a creator that died "
+                             "('onecopy gc' removes it once its lock is free)"});
+      return;
+    }
+    try {
+      (void)read_info(f.dirfd, f.dir, f.name);
+    } catch (const os_error& err) {
+      out.push_back({path, err.what(), is_refusal(err)});
+    } catch (const std::exception& err) {
+      out.push_back({path, err.what()});
+    }
+  });
+  // The lock directory holds lock files only.
+  detail::for_each_file_in(impl_->lock_dir, [&](const detail::store_file& f) {
+    const auto st = sys::stat_at_if_exists(f.dirfd, f.dir, f.name);
+    if (st && !st->is_regular())
+      out.push_back({f.path(), fmt::format("{}: it is {}, where only lock files belong (remove it)",
+                                           f.path().string(), sys::file_kind(st->mode)), true});
+  });
+  return out;
+}
+
+void store::remove(std::string_view name) {
+  validate_name(name);
+  impl_->ensure_lock_dir();
+  // Wait briefly for a creator to finish, so rm never races a publish.
+  auto lock = detail::file_lock::exclusive(impl_->lock_path(name),
+                                           std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  const auto files = impl_->files_of(name);
+  if (files.empty())
+    throw os_error(ENOENT, fmt::format("remove segment '{}': not found in {}", name, impl_->directories()));
+  for (const auto& f : files)
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) sys::throw_errno(fmt::format("unlink({})", f.string()));
+  // The name is free again: its lock file goes too (unlinked while held; see file_lock).
+  lock.remove_file();
+}
+
+gc_report store::gc() {
+  gc_report report;
+  auto skip = [&](const std::filesystem::path& path, std::string why) {
+    report.skipped.push_back({path, std::move(why)});
+  };
+  detail::for_each_store_file(impl_->backings, [&](const detail::store_file& f) {
+    const auto path = f.path();
+    if (const std::string owner(detail::base_of(detail::temp_owner(f.name))); !owner.empty()) {
+      // The creator holds the name's lock while its temp file exists: a free lock means it died.
+      if (!is_valid_name(owner)) return;
+      impl_->ensure_lock_dir();
+      try {
+        if (auto lock = detail::file_lock::try_exclusive(impl_->lock_path(owner))) {
+          if (::unlinkat(f.dirfd, f.name.c_str(), 0) == 0) report.removed_temp_files.push_back(path);
+        }
+      } catch (const os_error& e) {
+        skip(impl_->lock_path(owner), e.what());
+      }
+      return;
+    }
+    if (f.name.empty() || f.name.front() == '.') return;
+    segment_info info;
+    try {
+      info = read_info(f.dirfd, f.dir, f.name);
+    } catch (const os_error& e) {
+      // A planted non-regular file (or one of another owner): report it, never touch it.
+      if (e.err() != ENOENT) skip(path, e.what());
+      return;
+    } catch (const std::exception&) {
+      return;  // malformed segments are problems(), not gc's to judge
+    }
+    if (!info.remove_when_unused) return;
+    const std::string base(detail::base_of(f.name));
+    if (!is_valid_name(base)) return;
+    impl_->ensure_lock_dir();
+    std::optional<detail::file_lock> lock;
+    try {
+      lock = detail::file_lock::try_exclusive(impl_->lock_path(base));
+    } catch (const os_error& e) {
+      skip(impl_->lock_path(base), e.what());
+      return;
+    }
+    if (!lock) return;  // being created or removed right now
+    // Readers are found by their mappings (/proc/*/maps); attach keeps no fd or flock.
+    if (pids_of(path).empty() && ::unlinkat(f.dirfd, f.name.c_str(), 0) == 0) {
+      report.removed_unused_segments.push_back(f.name);
+      if (impl_->files_of(base).empty()) lock->remove_file();
+    }
+  });
+  // Lock files of names with no segment and no creator.
+  detail::for_each_file_in(impl_->lock_dir, [&](const detail::store_file& f) {
+    const auto path = f.path();
+    if (!f.name.ends_with(".lock")) return;
+    const std::string name = f.name.substr(0, f.name.size() - 5);
+    if (!is_valid_name(name) || !impl_->files_of(name).empty()) return;
+    try {
+      if (auto lock = detail::file_lock::try_exclusive(path)) {
+        if (!impl_->files_of(name).empty()) return;
+        lock->remove_file();
+        report.removed_lock_files.push_back(path);
+      }
+    } catch (const os_error& e) {
+      skip(path, e.what());
+    }
+  });
+  return report;
+}
+
+}  // namespace onecopy
