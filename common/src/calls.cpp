@@ -13,11 +13,13 @@
 #include <cerrno>
 #include <charconv>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "onecopy/error.hpp"
+#include "onecopy/units.hpp"
 
 namespace onecopy::sys {
 
@@ -202,6 +204,23 @@ std::vector<std::string> list_directory(int dirfd, const std::filesystem::path& 
   ::closedir(d);
   if (err != 0) throw_os_error(err, fmt::format("readdir({})", dir.string()));
   return names;
+}
+
+void truncate(int fd, std::uint64_t size, const std::filesystem::path& name) {
+  int rc;
+  do {
+    rc = ::ftruncate(fd, static_cast<off_t>(size));
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) throw_errno(fmt::format("ftruncate({}, {})", name.string(), format_bytes(size)));
+}
+
+void rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0)
+    throw_errno(fmt::format("renameat2({}, {}, RENAME_NOREPLACE)", from.string(), to.string()));
+}
+
+void rename(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) throw_errno(fmt::format("rename({}, {})", from.string(), to.string()));
 }
 
 std::size_t pread_full(int fd, void* buffer, std::size_t len, std::uint64_t offset,

@@ -90,6 +90,21 @@ void write_text(const std::filesystem::path& path, std::string_view text);
 std::size_t pread_full(int fd, void* buffer, std::size_t len, std::uint64_t offset,
                        const std::filesystem::path& name);
 
+/// ftruncate(fd, size); retries EINTR. name names the file in messages.
+/// @throws os_error "ftruncate(<name>, <size>)": no_space_error for a full filesystem,
+///   EINVAL for a size hugetlbfs or the filesystem refuses
+void truncate(int fd, std::uint64_t size, const std::filesystem::path& name);
+
+/// Renames from to to atomically, failing instead of replacing when to exists
+/// (renameat2 RENAME_NOREPLACE).
+/// @throws os_error "renameat2(<from>, <to>, RENAME_NOREPLACE)": EEXIST when to exists, EINVAL
+///   on a filesystem without RENAME_NOREPLACE
+void rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to);
+
+/// Renames from to to atomically, replacing to if it exists (rename(2)).
+/// @throws os_error "rename(<from>, <to>)"
+void rename(const std::filesystem::path& from, const std::filesystem::path& to);
+
 /// Reads one line from fd (a pipe), without the newline; "" at EOF. Byte by byte: it never
 /// consumes what follows the line.
 [[nodiscard]] std::string read_line(int fd);
