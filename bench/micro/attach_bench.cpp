@@ -65,6 +65,7 @@ void BM_Attach(benchmark::State& state, backing_case* b, std::uint64_t size) {
   const std::uint64_t touch_step = std::min<std::uint64_t>(page_bytes(b->kind), 4 * KiB);
   std::vector<std::byte> head(f->header_bytes);
   enum class variant { plain, validate, touch };
+  // Raw system calls on purpose: the floor is the bare kernel cost, with no onecopy layer.
   auto floor = [&](variant v) {
     const double t0 = now_seconds();
     const int fd = ::open(f->path.c_str(), O_RDONLY | O_CLOEXEC);

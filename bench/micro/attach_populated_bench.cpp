@@ -48,6 +48,7 @@ void BM_AttachPopulated(benchmark::State& state, backing_case* b) {
     return;
   }
   samples s;
+  // Raw system calls on purpose: the floor is the bare kernel cost, with no onecopy layer.
   auto floor = [&] {
     const double t0 = now_seconds();
     const int fd = ::open(f->path.c_str(), O_RDONLY | O_CLOEXEC);

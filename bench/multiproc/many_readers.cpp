@@ -111,7 +111,7 @@ std::unique_ptr<source> make_source(const std::string& mode, std::uint64_t size,
     if (fd < 0) sys::throw_errno(fmt::format("shm_open({})", shm));
     s->remove = [shm] { ::shm_unlink(shm.c_str()); };
     sys::unique_fd owner(fd);
-    if (::ftruncate(fd, static_cast<off_t>(data)) != 0) sys::throw_errno(fmt::format("ftruncate({})", shm));
+    sys::truncate(fd, data, shm);
     write_pattern(fd, data, shm);
     s->pages = "shm_4k (4 KiB, no placement)";
     s->reader = {cli::reader_mode::posix_shm, shm, 0};

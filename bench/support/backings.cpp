@@ -66,8 +66,7 @@ void write_sparse_segment(const backing_case& b, const std::string& name, std::u
   if (::mkdir(b.dir.c_str(), 0700) != 0 && errno != EEXIST) sys::throw_errno(fmt::format("mkdir({})", b.dir.string()));
   const auto path = b.dir / name;
   sys::unique_fd fd = sys::open(path, O_WRONLY | O_CREAT | O_EXCL, 0444);
-  if (::ftruncate(fd.get(), static_cast<off_t>(file_size)) != 0)
-    sys::throw_errno(fmt::format("ftruncate({}, {})", path.string(), format_bytes(file_size)));
+  sys::truncate(fd.get(), file_size, path);
   if (::pwrite(fd.get(), header.data(), header.size(), 0) != static_cast<ssize_t>(header.size()))
     sys::throw_errno(fmt::format("pwrite({}, header)", path.string()));
 }

@@ -4,32 +4,21 @@
 #include "onecopy/engine/memory_usage.hpp"
 
 #include <fcntl.h>
-#include <linux/mman.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cinttypes>
-#include <cstdio>
+#include <algorithm>
 #include <cstring>
-#include <sstream>
-#include <stdexcept>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "onecopy/units.hpp"
 
 namespace onecopy::bench {
-namespace {
-
-[[noreturn]] void fail(const std::string& what, int err) {
-  throw std::runtime_error(fmt::format("{}: {}", what, sys::errno_text(err)));
-}
-
-}  // namespace
-
 std::string_view label(page_kind k) noexcept {
   switch (k) {
     case page_kind::base: return "shm_4k";
@@ -57,58 +46,43 @@ page_kind kind_of(backing_kind kind, std::uint64_t page_size) noexcept {
 }
 
 region region::private_anonymous(page_kind k, std::uint64_t size) {
-  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-  if (k == page_kind::hugetlb_2m) flags |= MAP_HUGETLB | static_cast<int>(MAP_HUGE_2MB);
-  if (k == page_kind::hugetlb_1g) flags |= MAP_HUGETLB | static_cast<int>(MAP_HUGE_1GB);
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, -1, 0);
-  if (p == MAP_FAILED)
-    fail(fmt::format("mmap(private anonymous, {}, {} pages){}", format_bytes(size), label(k),
-                     (flags & MAP_HUGETLB) ? " (is the huge-page pool large enough?)" : ""), errno);
-  region r(static_cast<std::byte*>(p), size);
-  if (k == page_kind::thp) (void)::madvise(p, size, MADV_HUGEPAGE);
-  if (k == page_kind::base) (void)::madvise(p, size, MADV_NOHUGEPAGE);
-  if (::madvise(p, size, MADV_POPULATE_WRITE) != 0)
-    fail(fmt::format("madvise(private anonymous {}, MADV_POPULATE_WRITE)", format_bytes(size)), errno);
-  return r;
+  const bool hugetlb = k == page_kind::hugetlb_2m || k == page_kind::hugetlb_1g;
+  sys::mapping map;
+  try {
+    map = sys::map_private_anonymous(size, hugetlb ? page_bytes(k) : 0);
+  } catch (const out_of_memory_error& e) {
+    if (!hugetlb) throw;
+    throw out_of_memory_error(e.err(), fmt::format("{} (is the huge-page pool large enough?)", e.what()));
+  }
+  if (k == page_kind::thp) (void)sys::advise(map.bytes(), sys::advice::huge_pages);
+  if (k == page_kind::base) (void)sys::advise(map.bytes(), sys::advice::no_huge_pages);
+  if (const int err = sys::advise(map.bytes(), sys::advice::populate_write))
+    throw_os_error(err, fmt::format("madvise(private anonymous {}, MADV_POPULATE_WRITE)", format_bytes(size)));
+  return region(std::move(map));
 }
 
 region region::posix_shm(std::uint64_t size, std::span<const std::byte> contents) {
   const std::string name = fmt::format("/onecopy-bench-{}-{}", ::getpid(), size);
   const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) fail(fmt::format("shm_open({})", name), errno);
+  if (fd < 0) sys::throw_errno(fmt::format("shm_open({})", name));
   ::shm_unlink(name.c_str());  // nothing is left behind, whatever happens next
   sys::unique_fd owner(fd);
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) fail(fmt::format("ftruncate({})", name), errno);
-  void* w = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (w == MAP_FAILED) fail(fmt::format("mmap({}, writable)", name), errno);
-  if (contents.empty()) {
-    fill_pattern({static_cast<std::byte*>(w), size});
-  } else {
-    std::memcpy(w, contents.data(), std::min<std::uint64_t>(size, contents.size()));
+  sys::truncate(fd, size, name);
+  {
+    const sys::mapping w = sys::map_shared(fd, size, sys::access::read_write, name);
+    if (contents.empty()) {
+      fill_pattern(w.bytes());
+    } else {
+      std::memcpy(w.data(), contents.data(), std::min<std::uint64_t>(size, contents.size()));
+    }
   }
-  ::munmap(w, size);
-  void* r = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  if (r == MAP_FAILED) fail(fmt::format("mmap({}, read-only)", name), errno);
+  sys::mapping r = sys::map_shared(fd, size, sys::access::read_only, name);
   // A reader's first touch maps the pages; the benchmarks measure it apart (populate now).
-  (void)::madvise(r, size, MADV_POPULATE_READ);
-  return region(static_cast<std::byte*>(r), size);
+  (void)sys::advise(r.bytes(), sys::advice::populate_read);
+  return region(std::move(r));
 }
 
-region::region(region&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-region& region::operator=(region&& other) noexcept {
-  if (this != &other) {
-    if (data_ != nullptr) ::munmap(data_, size_);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-  }
-  return *this;
-}
-region::~region() {
-  if (data_ != nullptr) ::munmap(data_, size_);
-}
-
-std::string region::pages() const { return pages_of(data_); }
+std::string region::pages() const { return pages_of(map_.data()); }
 
 void fill_pattern(std::span<std::byte> bytes, std::uint64_t seed) {
   const std::size_t words = bytes.size() / 8;

@@ -9,8 +9,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "onecopy/engine/segment_info.hpp"
+#include "onecopy/sys/fd.hpp"
 
 namespace onecopy::bench {
 
@@ -28,7 +30,7 @@ enum class page_kind {
 /// The kind of a store backing (its kind and page size).
 [[nodiscard]] page_kind kind_of(backing_kind kind, std::uint64_t page_size) noexcept;
 
-/// A populated mapping, unmapped on destruction. Move-only.
+/// A populated mapping, unmapped on destruction (it owns a sys::mapping). Move-only.
 class region {
  public:
   /// Private anonymous memory of size bytes with pages of kind k, every page faulted in.
@@ -40,20 +42,13 @@ class region {
   /// @throws std::runtime_error naming the call
   [[nodiscard]] static region posix_shm(std::uint64_t size, std::span<const std::byte> contents = {});
 
-  region(region&& other) noexcept;
-  region& operator=(region&& other) noexcept;
-  region(const region&) = delete;
-  region& operator=(const region&) = delete;
-  ~region();
-
-  [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {data_, size_}; }
+  [[nodiscard]] std::span<std::byte> bytes() const noexcept { return map_.bytes(); }
   /// The pages the kernel gave, read back from smaps: "4 KiB", "2 MiB THP (97% huge)", "1 GiB".
   [[nodiscard]] std::string pages() const;
 
  private:
-  region(std::byte* data, std::uint64_t size) noexcept : data_(data), size_(size) {}
-  std::byte* data_ = nullptr;
-  std::uint64_t size_ = 0;
+  explicit region(sys::mapping map) noexcept : map_(std::move(map)) {}
+  sys::mapping map_;
 };
 
 /// Writes a cheap non-repeating pattern (one multiply per 8 bytes) so reads cannot be elided.

@@ -44,6 +44,11 @@ mapping map_shared(int fd, std::size_t length, access how, const std::filesystem
                       fmt::format("mmap({}, {}, {})", name.string(), format_bytes(length), prot_name(how)));
 }
 
+mapping map_private(int fd, std::size_t length, const std::filesystem::path& name) {
+  return map_or_throw(length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
+                      fmt::format("mmap({}, {}, copy-on-write)", name.string(), format_bytes(length)));
+}
+
 mapping map_private_anonymous(std::size_t length, std::uint64_t huge_page_size) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS;
   // MAP_HUGETLB takes the page size as its log2 in the bits above MAP_HUGE_SHIFT.

@@ -3,7 +3,6 @@
 
 #include <numaif.h>
 #include <sched.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +16,7 @@
 
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "onecopy/topology/sysfs.hpp"
 #include "onecopy/units.hpp"
 
@@ -65,13 +65,9 @@ placement resolve_placement(const placement& where) {
 }
 
 void apply_policy(std::span<std::byte> range, const placement& where) {
-  if (where.policy == numa_policy::none || range.empty()) return;
-  unsigned long mask[max_nodes / (8 * sizeof(unsigned long))] = {};
-  constexpr int bits = 8 * sizeof(unsigned long);
-  for (int n : where.nodes) mask[n / bits] |= 1ul << (n % bits);
-  const int mode = where.policy == numa_policy::bind ? MPOL_BIND : MPOL_INTERLEAVE;
-  if (::mbind(range.data(), range.size(), mode, mask, max_nodes + 1, 0) != 0)
-    sys::throw_errno(fmt::format("mbind({}, {})", where.to_string(), format_bytes(range.size())));
+  if (where.policy == numa_policy::none) return;
+  sys::bind_memory(range, where.policy == numa_policy::bind ? sys::memory_policy::bind : sys::memory_policy::interleave,
+                   where.nodes);
 }
 
 std::vector<int> cpus_for(const placement& where) {
@@ -101,7 +97,7 @@ int populate_write(std::span<std::byte> range, std::uint64_t page_size, const pl
     const std::uint64_t end = t + 1 == threads ? range.size() : std::min<std::uint64_t>(begin + per, range.size());
     if (begin >= end) return;
     if (threads > 1) pin_to(cpus);
-    if (::madvise(range.data() + begin, end - begin, MADV_POPULATE_WRITE) != 0) errors[t] = errno;
+    errors[t] = sys::advise(range.subspan(begin, end - begin), sys::advice::populate_write);
   };
   if (threads == 1) {
     work(0);
@@ -115,9 +111,7 @@ int populate_write(std::span<std::byte> range, std::uint64_t page_size, const pl
 }
 
 int populate_read(std::span<const std::byte> range) {
-  if (range.empty()) return 0;
-  if (::madvise(const_cast<std::byte*>(range.data()), range.size(), MADV_POPULATE_READ) != 0) return errno;
-  return 0;
+  return sys::advise(range, sys::advice::populate_read);
 }
 
 std::vector<node_pages> node_histogram(std::span<const std::byte> range, std::uint64_t page_size) {

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // What is in the store and clearing it out: list, problems, remove and gc (design §5).
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include "onecopy/engine/names.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "proc_maps.hpp"
 #include "store_files.hpp"
 
@@ -29,9 +29,7 @@ segment_info read_info(int dirfd, const std::filesystem::path& dir, const std::s
   if (st.size < segment_header_size)
     throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header",
                                    path.string(), st.size, segment_header_size));
-  void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, fd.get(), 0);
-  if (addr == MAP_FAILED) sys::throw_errno(fmt::format("mmap({})", path.string()));
-  sys::mapping map(addr, st.size);
+  const sys::mapping map = sys::map_shared(fd.get(), st.size, sys::access::read_only, path);
   return parse_segment(map.bytes(), st.size, path.string());
 }
 

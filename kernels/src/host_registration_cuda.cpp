@@ -2,7 +2,6 @@
 // cudaHostRegister of a published segment's mapping, in chunks, timed; unregistered on
 // destruction. Facts behind the choices: /work/shared/gpu-notes.md §2.1 and §4.3.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,7 +12,9 @@
 
 #include "cuda_util.hpp"
 #include "onecopy/kernels/host_registration.hpp"
+#include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "onecopy/units.hpp"
 
 namespace onecopy::gpu {
@@ -103,11 +104,11 @@ host_registration host_registration::of(const segment& s, const std::filesystem:
   if (r->plan.mode == register_mode::none) return host_registration(std::move(r));
 
   if (r->plan.mode == register_mode::writable_mapping) {
-    void* addr = ::mmap(nullptr, info.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, rw.get(), 0);
-    if (addr == MAP_FAILED)
-      return give_up(fmt::format("mmap({}, {}, PROT_READ|PROT_WRITE): {}", s.path().string(),
-                                 format_bytes(info.file_size), sys::errno_text(errno)));
-    r->writable_map = sys::mapping(addr, info.file_size);
+    try {
+      r->writable_map = sys::map_shared(rw.get(), info.file_size, sys::access::read_write, s.path());
+    } catch (const os_error& e) {
+      return give_up(e.what());
+    }
     r->writable_fd = std::move(rw);
     r->base = r->writable_map.data();
     r->data = {r->base + info.data_offset, info.data_size};

@@ -4,7 +4,6 @@
 // in CI (the default). Each prints its figures on one "campaign:" line.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "onecopy/engine/formats/load.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "support/test_support.hpp"
 
 namespace onecopy {
@@ -74,9 +74,8 @@ TEST(CampaignTest, KilledCreatorsNeverLeavePartialSegments) {
   const auto root = dir.path() / "store";
   store s = store::at(root);
   (void)s.runtime_dir();
-  auto* slot = static_cast<shared_slot*>(::mmap(nullptr, sizeof(shared_slot), PROT_READ | PROT_WRITE,
-                                                MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-  ASSERT_NE(slot, MAP_FAILED);
+  const sys::mapping shared = sys::map_shared_anonymous(sizeof(shared_slot));  // seen by the children
+  auto* slot = reinterpret_cast<shared_slot*>(shared.data());
   std::mt19937_64 rng(18);
   const int rounds = scaled(2000);  // over half the kills land mid-operation: ≥ 1000 of them
   std::map<std::string, int> outcomes;
@@ -142,7 +141,6 @@ TEST(CampaignTest, KilledCreatorsNeverLeavePartialSegments) {
     const auto left = leftovers(root);
     EXPECT_TRUE(left.empty()) << "round " << round << " left " << left.front();
   }
-  ::munmap(slot, sizeof(shared_slot));
   EXPECT_EQ(partial, 0);
   std::printf("campaign: %d rounds, %d SIGKILLs (%d aimed at the filling creator), %d killed mid-operation, "
               "partial segments %d", rounds, kills, creators_killed, died, partial);
@@ -155,9 +153,8 @@ TEST(CampaignTest, SixteenWayCreateRacesAgreeOnOneSegment) {
   test::temp_dir dir;
   store s = store::at(dir.path() / "store");
   (void)s.runtime_dir();
-  auto* ids = static_cast<std::uint64_t*>(::mmap(nullptr, 16 * sizeof(std::uint64_t), PROT_READ | PROT_WRITE,
-                                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-  ASSERT_NE(ids, MAP_FAILED);
+  const sys::mapping shared = sys::map_shared_anonymous(16 * sizeof(std::uint64_t));  // seen by the children
+  auto* ids = reinterpret_cast<std::uint64_t*>(shared.data());
   const int rounds = scaled(100);
   for (int round = 0; round < rounds; ++round) {
     int go[2];
@@ -190,7 +187,6 @@ TEST(CampaignTest, SixteenWayCreateRacesAgreeOnOneSegment) {
     for (int p = 1; p < 16; ++p) EXPECT_EQ(ids[p], ids[0]) << "round " << round << ": two segments were published";
     s.remove("r");
   }
-  ::munmap(ids, 16 * sizeof(std::uint64_t));
   EXPECT_TRUE(leftovers(dir.path() / "store").empty());
   std::printf("campaign: %d 16-way create races, one inode each\n", rounds);
 }

@@ -57,6 +57,11 @@ TEST_F(MemoryTest, MapSharedShowsTheFileAndUnmapsWhenTheLastOwnerGoes) {
     EXPECT_EQ(mappings_of(path), 2);
   }
   EXPECT_EQ(mappings_of(path), 1);
+  {
+    const sys::mapping copy = sys::map_private(fd.get(), 2 * page_, path);
+    copy.data()[page_] = std::byte{43};  // copy-on-write: the file and the shared mapping keep 42
+    EXPECT_EQ(writable.data()[page_], std::byte{42});
+  }
   sys::mapping moved = std::move(writable);
   EXPECT_FALSE(writable);  // NOLINT(bugprone-use-after-move): the moved-from state is the point
   EXPECT_EQ(writable.size(), 0u);

@@ -4,12 +4,12 @@
 // an uninstalled report leave the bare signal.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/mman.h>
 
 #include <cstdlib>
 
 #include "onecopy/engine/store.hpp"
 #include "onecopy/engine/write_fault.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "support/test_support.hpp"
 
 namespace onecopy {
@@ -48,10 +48,11 @@ TEST_F(WriteFaultTest, PublishedSegmentOfTheCreatorIsReportedToo) {
 }
 
 TEST_F(WriteFaultTest, OtherFaultsAndAnUninstalledReportLeaveTheBareSignal) {
-  void* other = ::mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(other, MAP_FAILED);
-  EXPECT_EXIT(die_writing(static_cast<std::byte*>(other), true), ::testing::KilledBySignal(SIGSEGV), "^$");
-  ::munmap(other, 4096);
+  {
+    const sys::mapping other = sys::map_private_anonymous(4096);
+    sys::protect_read_only(other.bytes(), "a private page");
+    EXPECT_EXIT(die_writing(other.data(), true), ::testing::KilledBySignal(SIGSEGV), "^$");
+  }
   const segment seg = s_.attach("w");
   auto* p = const_cast<std::byte*>(seg.bytes().data());
   EXPECT_EXIT(

@@ -7,7 +7,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <sys/mman.h>
+#include <sys/mman.h>  // memfd_create
 #include <unistd.h>
 
 #include <cstdint>
@@ -16,6 +16,8 @@
 
 #include "onecopy/engine/checksum.hpp"
 #include "onecopy/kernels/kernels.hpp"
+#include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 
 namespace onecopy::test {
 
@@ -24,35 +26,25 @@ inline constexpr std::uint64_t large_flipped_at = (std::uint64_t{1} << 31) + 77;
 
 class large_input {
  public:
-  large_input() {
-    fd_ = ::memfd_create("onecopy-large-input", MFD_CLOEXEC);
-    if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(large_elements)) != 0) return;
-    void* a = ::mmap(nullptr, large_elements, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-    if (a == MAP_FAILED) return;
-    shared_ = static_cast<std::byte*>(a);
+  /// @throws os_error naming the call when memory runs out
+  large_input()
+      : fd_(::memfd_create("onecopy-large-input", MFD_CLOEXEC)) {
+    if (!fd_) sys::throw_errno("memfd_create(onecopy-large-input)");
+    sys::truncate(fd_.get(), large_elements, "memfd onecopy-large-input");
+    shared_ = sys::map_shared(fd_.get(), large_elements, sys::access::read_write, "memfd onecopy-large-input");
     // Not periodic (so chunks hash differently), every byte value present.
     for (std::uint64_t i = 0; i < large_elements; ++i)
-      shared_[i] = static_cast<std::byte>(((i + (i >> 32)) * 0x9E3779B97F4A7C15ull) >> 56);
-    void* b = ::mmap(nullptr, large_elements, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_, 0);
-    if (b == MAP_FAILED) return;
-    flipped_ = static_cast<std::byte*>(b);
-    flipped_[large_flipped_at] ^= std::byte{0x40};
+      shared_.data()[i] = static_cast<std::byte>(((i + (i >> 32)) * 0x9E3779B97F4A7C15ull) >> 56);
+    flipped_ = sys::map_private(fd_.get(), large_elements, "memfd onecopy-large-input");
+    flipped_.data()[large_flipped_at] ^= std::byte{0x40};
   }
-  large_input(const large_input&) = delete;
-  large_input& operator=(const large_input&) = delete;
-  ~large_input() {
-    if (shared_ != nullptr) ::munmap(shared_, large_elements);
-    if (flipped_ != nullptr) ::munmap(flipped_, large_elements);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] bool ok() const noexcept { return shared_ != nullptr && flipped_ != nullptr; }
-  [[nodiscard]] std::span<const std::byte> data() const noexcept { return {shared_, large_elements}; }
-  [[nodiscard]] std::span<const std::byte> flipped() const noexcept { return {flipped_, large_elements}; }
+  [[nodiscard]] std::span<const std::byte> data() const noexcept { return shared_.bytes(); }
+  [[nodiscard]] std::span<const std::byte> flipped() const noexcept { return flipped_.bytes(); }
 
  private:
-  int fd_ = -1;
-  std::byte* shared_ = nullptr;
-  std::byte* flipped_ = nullptr;
+  sys::unique_fd fd_;
+  sys::mapping shared_;
+  sys::mapping flipped_;
 };
 
 /// Runs the checks on backend b; on_backend is the data as that backend reads it (the host

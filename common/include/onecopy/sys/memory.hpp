@@ -25,6 +25,11 @@ enum class access { read_only, read_write };
 ///   (EACCES for a writable mapping of a read-only fd, ENODEV for a file that cannot be mapped)
 [[nodiscard]] mapping map_shared(int fd, std::size_t length, access how, const std::filesystem::path& name);
 
+/// Maps length bytes of the file fd, from offset 0, read-write and copy-on-write: writes stay in
+/// this mapping (a page is copied when first written) and never reach the file.
+/// @throws as map_shared, "mmap(<name>, <size>, copy-on-write)"
+[[nodiscard]] mapping map_private(int fd, std::size_t length, const std::filesystem::path& name);
+
 /// Zero-filled private memory (read-write), on huge pages of huge_page_size bytes from the
 /// hugetlb pool when it is not 0.
 /// @throws out_of_memory_error "mmap(private anonymous, <size>, <page> pages)" when the pool or
