@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// onecopy serve: run the host's owner process (kernels/include/onecopy/kernels/serve.hpp), or
+// onecopy serve: run the host's owner process (serve/include/onecopy/serve/server.hpp), or
 // with --status ask a running one what it holds.
 #include <unistd.h>
 
@@ -10,7 +10,8 @@
 #include "cli.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/kernels/gpu.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/client.hpp"
+#include "onecopy/serve/server.hpp"
 
 namespace onecopy::cli {
 namespace {

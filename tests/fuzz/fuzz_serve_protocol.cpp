@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer target: serve protocol v1 messages (kernels/PROTOCOL.md) as the server and the
+// libFuzzer target: serve protocol v1 messages (serve/PROTOCOL.md) as the server and the
 // client read them. The first byte picks the direction: even, a request body checked field by
 // field as the server does (v, op, segment, device, lease); odd, a reply's device-copy
 // descriptor and tensor table as the client does. Malformed input must end in request_error or
@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "onecopy/error.hpp"
-#include "onecopy/kernels/serve.hpp"
-#include "protocol.hpp"
+#include "onecopy/serve/protocol.hpp"
+#include "messages.hpp"
 
 namespace {
 using nlohmann::json;

@@ -22,7 +22,8 @@
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/kernels/gpu.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/client.hpp"
+#include "onecopy/serve/server.hpp"
 #include "onecopy/units.hpp"
 #include "support/test_support.hpp"
 
@@ -220,7 +221,7 @@ TEST_F(ServeTest, AClientInAnotherMountNamespaceWithAPrivateDevShmAttaches) {
   test::temp_dir mnt("/tmp", "onecopy-ns");
   const auto mount_point = mnt.path() / "sock";
   std::ofstream(mount_point).put('\0');
-  const auto r = test::run({"/usr/bin/unshare", "-m", "--propagation", "private", test::built("tests/kernels/serve_helper").string(),
+  const auto r = test::run({"/usr/bin/unshare", "-m", "--propagation", "private", test::built("tests/serve/serve_helper").string(),
                             "ns-attach", socket_.string(), "weights", dir_->path().string(), mount_point.string()});
   if (r.code != 0 && r.err.find("unshare failed") != std::string::npos) GTEST_SKIP() << "unshare -m refused: " << r.err;
   ASSERT_EQ(r.code, 0) << r.err;
@@ -230,7 +231,7 @@ TEST_F(ServeTest, AClientInAnotherMountNamespaceWithAPrivateDevShmAttaches) {
 }
 
 TEST_F(ServeTest, AClientThatDiesReleasesItsLease) {
-  test::child holder = test::spawn({test::built("tests/kernels/serve_helper").string(), "hold", socket_.string(), "weights"},
+  test::child holder = test::spawn({test::built("tests/serve/serve_helper").string(), "hold", socket_.string(), "weights"},
                                    {}, {.capture_stdout = true, .stdin_pipe = true});
   ASSERT_TRUE(test::read_line(holder.stdout_fd).starts_with("attached "));
   auto has_holder = [&](const json& st) {
@@ -253,7 +254,7 @@ TEST_F(ServeTest, AClientThatDiesReleasesItsLease) {
 }
 
 TEST_F(ServeTest, AServerThatDiesLeavesClientMappingsValidAndANewOneTakesOver) {
-  test::child holder = test::spawn({test::built("tests/kernels/serve_helper").string(), "hold", socket_.string(), "weights"},
+  test::child holder = test::spawn({test::built("tests/serve/serve_helper").string(), "hold", socket_.string(), "weights"},
                                    {}, {.capture_stdout = true, .stdin_pipe = true});
   const std::string attached = test::read_line(holder.stdout_fd);
   ASSERT_TRUE(attached.starts_with("attached ")) << attached;
@@ -444,7 +445,7 @@ TEST(ServePeerTest, PeersOfAnotherUidAreRefused) {
                             {{"ONECOPY_DIR", store_dir.path().string()}}, {.capture_stdout = true});
   ASSERT_TRUE(test::read_line(server.stdout_fd).starts_with("onecopy serve: listening on "));
   ASSERT_EQ(::chmod(socket.c_str(), 0666), 0);
-  const auto r = test::run({test::built("tests/kernels/serve_helper").string(), "as-uid", "65534", socket.string()});
+  const auto r = test::run({test::built("tests/serve/serve_helper").string(), "as-uid", "65534", socket.string()});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("uid 65534 may not use this server"), std::string::npos) << r.out;
   ::kill(server.pid, SIGTERM);

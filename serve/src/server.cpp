@@ -22,10 +22,12 @@
 
 #include "onecopy/engine/names.hpp"
 #include "onecopy/error.hpp"
+#include "onecopy/kernels/device_copy.hpp"
+#include "onecopy/kernels/gpu.hpp"
 #include "onecopy/kernels/host_registration.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/server.hpp"
 #include "onecopy/sys/calls.hpp"
-#include "protocol.hpp"
+#include "messages.hpp"
 #include "unix_socket.hpp"
 
 namespace onecopy::serve {

@@ -12,10 +12,12 @@
 #include <fmt/format.h>
 
 #include "onecopy/engine/attach_fd.hpp"
+#include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/kernels/gpu.hpp"
+#include "onecopy/serve/client.hpp"
 #include "onecopy/sys/calls.hpp"
-#include "protocol.hpp"
+#include "messages.hpp"
 #include "unix_socket.hpp"
 
 namespace onecopy::serve {

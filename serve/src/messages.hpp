@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Internal. The JSON side of serve protocol v1 (kernels/PROTOCOL.md): error replies, field
+// Internal. The JSON side of serve protocol v1 (serve/PROTOCOL.md): error replies, field
 // checks, and device-copy descriptors and tensor tables as JSON.
 #pragma once
 

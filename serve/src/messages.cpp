@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // JSON helpers of serve protocol v1.
-#include "protocol.hpp"
+#include "messages.hpp"
 
 #include <algorithm>
 #include <type_traits>
@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "onecopy/error.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/protocol.hpp"
 
 namespace onecopy::serve {
 
