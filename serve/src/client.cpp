@@ -120,6 +120,18 @@ segment client::attach(std::string_view name, const attach_options& opts) {
 
 json client::status() { return impl_->request({{"op", "status"}}).body; }
 
+json client::seal(std::string_view name, const seal_options& opts) {
+  try {
+    return impl_->request({{"op", "seal"}, {"segment", name}, {"keep_store_file", opts.keep_store_file}}).body;
+  } catch (const protocol_error& e) {
+    if (e.code() != "unknown_op") throw;
+    throw protocol_error(e.code(), fmt::format("{} (the server predates sealed segments: restart it with this "
+                                               "version of onecopy)", e.what()));
+  }
+}
+
+json client::unseal(std::string_view name) { return impl_->request({{"op", "unseal"}, {"segment", name}}).body; }
+
 bool client::server_alive() const noexcept { return impl_ && impl_->server_alive(); }
 
 gpu::device_array client::server_device_array(std::string_view name, int device) {

@@ -32,6 +32,13 @@ std::string string_field(const json& request, const char* key) {
   return it->get<std::string>();
 }
 
+bool bool_field(const json& request, const char* key, bool fallback) {
+  const auto it = request.find(key);
+  if (it == request.end()) return fallback;
+  if (!it->is_boolean()) throw request_error{"bad_request", fmt::format("field '{}' must be true or false", key)};
+  return it->get<bool>();
+}
+
 std::uint64_t uint_field(const json& request, const char* key) {
   const auto it = request.find(key);
   if (it == request.end() || !it->is_number_unsigned())

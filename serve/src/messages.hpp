@@ -26,6 +26,9 @@ struct request_error {
 
 /// The string field key of request, or a request_error ("bad_request") naming it.
 [[nodiscard]] std::string string_field(const nlohmann::json& request, const char* key);
+/// The boolean field key of request; fallback when it is absent; a request_error
+/// ("bad_request") when it is there and not a boolean.
+[[nodiscard]] bool bool_field(const nlohmann::json& request, const char* key, bool fallback);
 /// The unsigned integer field key of request, or a request_error ("bad_request").
 [[nodiscard]] std::uint64_t uint_field(const nlohmann::json& request, const char* key);
 

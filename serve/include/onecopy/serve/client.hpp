@@ -16,6 +16,13 @@
 
 namespace onecopy::serve {
 
+/// How client::seal treats the store's file.
+struct seal_options {
+  /// Keep the store's file as well: two copies then (the file and the server's memfd), the file
+  /// still attachable by name from the store.
+  bool keep_store_file = false;
+};
+
 /// A connection to a server. Every segment or device array obtained through it is leased for
 /// as long as the connection lives (mappings stay valid after it closes or the server dies,
 /// except legacy-IPC device arrays, which need the server alive: each one keeps the connection,
@@ -55,6 +62,24 @@ class client {
   ///         usage_error when there is no device `device` here; os_error (ENOENT) when the
   ///         server has no such segment; protocol_error for other refusals (code() says which)
   [[nodiscard]] gpu::device_array server_device_array(std::string_view name, int device = 0);
+
+  /// Asks the server to copy the published segment name into a sealed memfd of its own
+  /// (sealed_copy, onecopy/engine/sealed_copy.hpp) and to serve that from then on: attach() by
+  /// any client gets a read-only fd of it, a mapping that no truncation or rewrite of the store
+  /// can reach. Unless opts.keep_store_file, the server then removes the store's file (when the
+  /// name still names the file it copied): the memfd is the one copy, reachable through the
+  /// server only, for as long as the server runs or a reader maps it.
+  /// @returns the server's reply: segment, generation, file_size, data_size, checksum, seals,
+  ///          store_file_removed
+  /// @throws os_error (ENOENT) when the store has no such segment; protocol_error with code()
+  ///         "unknown_op" from a server that predates sealing, "os_error" or "bad_segment" when
+  ///         the copy failed (the message says why: memory, huge pages, a changed source)
+  nlohmann::json seal(std::string_view name, const seal_options& opts = {});
+
+  /// Asks the server to drop its sealed copy of name: new attaches go to the store's file
+  /// again; readers keep their mappings, and the memory goes with the last of them.
+  /// @throws os_error (ENOENT) when the server holds no sealed copy of name
+  nlohmann::json unseal(std::string_view name);
 
   /// The server's status: its connections and their leases, segments, device copies, GPUs.
   [[nodiscard]] nlohmann::json status();
