@@ -367,26 +367,18 @@ void server::impl::handle_frame(connection& c, const std::string& body) {
 }
 
 json server::impl::handle(connection& c, const json& req, sys::unique_fd& pass) {
-  if (!req.is_object()) throw request_error{"bad_request", "a request must be a JSON object"};
-  const auto v = req.find("v");
-  if (v == req.end() || !v->is_number_integer())
-    throw request_error{"bad_request", "field 'v' (protocol version) must be an integer"};
-  if (v->get<long long>() != protocol_version)
-    throw request_error{"unsupported_version",
-                        fmt::format("this server speaks protocol v{}, not v{}", protocol_version, v->get<long long>())};
-  const std::string op = detail::string_field(req, "op");
-  const json id = req.value("id", json(nullptr));
+  const detail::request r = detail::parse_request(req);
   json body;
-  if (op == "hello") body = hello(c);
-  else if (op == "attach") body = attach(c, detail::string_field(req, "segment"), pass);
-  else if (op == "device") body = device(c, detail::string_field(req, "segment"), detail::string_field(req, "device"), pass);
-  else if (op == "release") body = release(c, detail::uint_field(req, "lease"));
-  else if (op == "status") body = status();
-  else if (op == "seal") body = seal(detail::string_field(req, "segment"), detail::bool_field(req, "keep_store_file", false));
-  else if (op == "unseal") body = unseal(detail::string_field(req, "segment"));
-  else throw request_error{"unknown_op", fmt::format("unknown op '{}' (hello, attach, device, release, status, seal, "
-                                                     "unseal)", op.substr(0, 40))};
-  json reply = detail::ok_reply(id);
+  switch (r.op) {
+    case detail::op_kind::hello: body = hello(c); break;
+    case detail::op_kind::attach: body = attach(c, r.segment, pass); break;
+    case detail::op_kind::device: body = device(c, r.segment, r.device, pass); break;
+    case detail::op_kind::release: body = release(c, r.lease); break;
+    case detail::op_kind::status: body = status(); break;
+    case detail::op_kind::seal: body = seal(r.segment, r.keep_store_file); break;
+    case detail::op_kind::unseal: body = unseal(r.segment); break;
+  }
+  json reply = detail::ok_reply(r.id);
   reply.update(body);
   return reply;
 }
