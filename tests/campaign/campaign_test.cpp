@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -444,24 +445,34 @@ attach_all_result attach_all_in_child(const store& s, const std::vector<std::str
       for (; filler < want; ++filler)
         if (::mprotect(base + filler * 2 * 8192 + 4096, 4096, PROT_READ) != 0) break;
     }
-    const std::size_t fds_before = open_fds();
-    std::vector<segment> held;
-    held.reserve(names.size());
-    std::string error;
+    // Never back into gtest from here (its teardown would remove the parent's store).
     try {
-      for (const auto& n : names) held.push_back(s.attach(n));
-    } catch (const std::exception& e) {
-      error = e.what();
+      const std::size_t fds_before = open_fds();
+      std::vector<segment> held;
+      held.reserve(names.size());
+      // At the limit even malloc fails (brk and mmap both need a mapping): the message goes into
+      // room reserved before, and some segments are let go before anything else is done.
+      std::string error;
+      error.reserve(4096);
+      try {
+        for (const auto& n : names) held.push_back(s.attach(n));
+      } catch (const std::exception& e) {
+        error.assign(e.what(), std::min(std::strlen(e.what()), error.capacity()));
+      }
+      const std::size_t attached = held.size();
+      if (!error.empty()) held.erase(held.end() - static_cast<std::ptrdiff_t>(std::min<std::size_t>(attached, 1024)), held.end());
+      const std::size_t mappings = count_lines("/proc/self/maps", dir.string()) + (attached - held.size());
+      const std::string report = fmt::format("{} {} {} {}", attached, open_fds() == fds_before ? 1 : 0, mappings, error);
+      if (::write(fds[1], report.data(), report.size()) < 0) std::_Exit(5);
+    } catch (...) {
+      std::_Exit(6);
     }
-    const std::size_t mappings = count_lines("/proc/self/maps", dir.string());
-    const std::string report = fmt::format("{} {} {} {}", held.size(), open_fds() == fds_before ? 1 : 0, mappings, error);
-    if (::write(fds[1], report.data(), report.size()) < 0) std::_Exit(5);
     std::_Exit(0);
   }
   ::close(fds[1]);
   const std::string text = test::read_all(fds[0]);
   ::close(fds[0]);
-  EXPECT_EQ(wait_status(pid), 0) << "3: setrlimit, 4: mmap, 5: write";
+  EXPECT_EQ(wait_status(pid), 0) << "3: setrlimit, 4: mmap, 5: write, 6: an exception after the attaches";
   attach_all_result r;
   std::istringstream in(text);
   int unchanged = 0;
