@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // `onecopy serve`: the host's owner process. It hands out segments over an AF_UNIX socket in
 // the store's runtime directory: host segments as O_RDONLY fds of their files (a client that
-// cannot see the store still attaches the one copy), and device copies (one per GPU, VMM fd
-// or legacy IPC handle). The connection is the lease: when a client exits, its leases go.
+// cannot see the store still attaches the one copy), or of its sealed memfd copy of a segment
+// once asked to seal it (readers then survive any truncation of the store file; see
+// onecopy/engine/sealed_copy.hpp), and device copies (one per GPU, VMM fd or legacy IPC
+// handle). The connection is the lease: when a client exits, its leases go.
 #pragma once
 
 #include <chrono>
