@@ -11,9 +11,9 @@
 
 #include "cli.hpp"
 #include "describe.hpp"
-#include "fleet.hpp"
 #include "text_table.hpp"
 #include "onecopy/engine/store.hpp"
+#include "onecopy/fleet/fleet.hpp"
 #include "onecopy/units.hpp"
 
 namespace onecopy::cli {
@@ -69,19 +69,19 @@ int run_demo(const demo_args& a) {
   const segment_info info = seg->info();
   seg.reset();  // the workers alone map it now: their memory is what is counted
 
-  fleet_result fleet;
+  fleet::fleet_result run;
   try {
-    fleet = run_readers(self_executable(), name, a.workers);
+    run = fleet::run_readers(fleet::self_executable(), name, a.workers);
   } catch (...) {
     s.remove(name);
     throw;
   }
   s.remove(name);
-  const bool agree = fleet.checksums_agree() && fleet.readers.front().checksum == info.checksum;
+  const bool agree = run.checksums_agree() && run.readers.front().checksum == info.checksum;
   const std::uint64_t copies = bytes * static_cast<std::uint64_t>(a.workers);
   std::vector<double> attach, sums, first;
   std::uint64_t pss = 0, huge = 0;
-  for (const auto& r : fleet.readers) {
+  for (const auto& r : run.readers) {
     attach.push_back(r.attach_seconds);
     sums.push_back(r.checksum_seconds);
     first.push_back(r.first_result_seconds);
@@ -92,10 +92,10 @@ int run_demo(const demo_args& a) {
   // What attaching and reading the segment added to the workers, apart from the processes
   // themselves (measured once they were ready, before the release).
   const std::uint64_t segment_cost =
-      fleet.total_memory > fleet.total_memory_before ? fleet.total_memory - fleet.total_memory_before : 0;
+      run.total_memory > run.total_memory_before ? run.total_memory - run.total_memory_before : 0;
   if (a.json) {
     nlohmann::json workers = nlohmann::json::array();
-    for (const auto& r : fleet.readers)
+    for (const auto& r : run.readers)
       workers.push_back({{"pid", r.pid}, {"attach_seconds", r.attach_seconds},
                          {"checksum_seconds", r.checksum_seconds},
                          {"first_result_seconds", r.first_result_seconds},
@@ -109,13 +109,13 @@ int run_demo(const demo_args& a) {
                 {"fallbacks", fallbacks},
                 {"workers", workers},
                 {"checksums_agree", agree},
-                {"total_memory_bytes", fleet.total_memory},
-                {"memory_before_attach_bytes", fleet.total_memory_before},
+                {"total_memory_bytes", run.total_memory},
+                {"memory_before_attach_bytes", run.total_memory_before},
                 {"segment_memory_bytes", segment_cost},
                 {"pss_bytes", pss},
                 {"hugetlb_share_bytes", huge},
                 {"private_copies_bytes", copies},
-                {"memory_ratio", static_cast<double>(copies) / static_cast<double>(std::max<std::uint64_t>(fleet.total_memory, 1))},
+                {"memory_ratio", static_cast<double>(copies) / static_cast<double>(std::max<std::uint64_t>(run.total_memory, 1))},
                 {"median_attach_seconds", median(attach)},
                 {"hints", hints(info)}});
     return agree ? 0 : 1;
@@ -126,8 +126,8 @@ int run_demo(const demo_args& a) {
   fmt::print("          created, filled, checksummed and published in {}\n", format_seconds(create_seconds));
   for (const auto& f : fallbacks) fmt::print("{}", wrap_lines("fallback: " + f, "          ", "            "));
   fmt::print("\n  worker       pid     attach   checksum   first result   memory (PSS + hugetlb share)\n");
-  for (std::size_t i = 0; i < fleet.readers.size(); ++i) {
-    const auto& r = fleet.readers[i];
+  for (std::size_t i = 0; i < run.readers.size(); ++i) {
+    const auto& r = run.readers[i];
     fmt::print("  {:>6}  {:>8}  {:>9}  {:>9}  {:>13}   {}\n", i + 1, r.pid, format_seconds(r.attach_seconds),
                format_seconds(r.checksum_seconds), format_seconds(r.first_result_seconds),
                format_bytes(r.memory.total()));
@@ -136,12 +136,12 @@ int run_demo(const demo_args& a) {
              format_seconds(median(attach)));
   fmt::print("checksums {} ({})\n", agree ? "all equal to the published one" : "DIFFER", checksum_text(info.checksum));
   fmt::print("memory    {} workers together: {} (PSS {} + hugetlb share {})\n", a.workers,
-             format_bytes(fleet.total_memory), format_bytes(pss), format_bytes(huge));
+             format_bytes(run.total_memory), format_bytes(pss), format_bytes(huge));
   fmt::print("          of which the segment: {} ({:.2f} copies); the processes themselves: {}\n",
              format_bytes(segment_cost), static_cast<double>(segment_cost) / static_cast<double>(bytes),
-             format_bytes(fleet.total_memory_before));
+             format_bytes(run.total_memory_before));
   fmt::print("          {} private copies would be {}: {:.1f}x less\n", a.workers, format_bytes(copies),
-             static_cast<double>(copies) / static_cast<double>(std::max<std::uint64_t>(fleet.total_memory, 1)));
+             static_cast<double>(copies) / static_cast<double>(std::max<std::uint64_t>(run.total_memory, 1)));
   for (const auto& h : hints(info)) fmt::print("hint      {}\n", h);
   return agree ? 0 : 1;
 }
@@ -160,7 +160,7 @@ void add_demo(CLI::App& app, registry& r) {
   auto* reader = app.add_subcommand("__reader", "");  // internal: a demo/bench worker
   reader->group("");
   reader->add_option("NAME", *name)->required();
-  r.add(reader, [name] { return reader_main(*name); });
+  r.add(reader, [name] { return fleet::reader_main(*name); });
 }
 
 }  // namespace onecopy::cli

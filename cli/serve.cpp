@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// onecopy serve: run the host's owner process (kernels/include/onecopy/kernels/serve.hpp), or
+// onecopy serve: run the host's owner process (serve/include/onecopy/serve/server.hpp), or
 // with --status ask a running one what it holds.
 #include <unistd.h>
 
@@ -10,7 +10,9 @@
 #include "cli.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/kernels/gpu.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/client.hpp"
+#include "onecopy/serve/server.hpp"
+#include "onecopy/units.hpp"
 
 namespace onecopy::cli {
 namespace {
@@ -20,7 +22,33 @@ struct serve_args {
   bool status = false;
   bool json = false;
   bool verbose = false;
+  std::string seal;    // ask the running server to hold this segment sealed
+  std::string unseal;  // ask it to drop its sealed copy
+  bool keep_store_file = false;
 };
+
+int run_seal(const serve_args& a) {
+  auto c = serve::client::connect(a.socket);
+  const auto r = a.seal.empty() ? c.unseal(a.unseal) : c.seal(a.seal, {.keep_store_file = a.keep_store_file});
+  if (a.json) {
+    print_json(r);
+    return 0;
+  }
+  const std::string name = r.value("segment", "");
+  if (!a.unseal.empty()) {
+    fmt::print("'{}': the server no longer holds a sealed copy (readers keep theirs)\n", name);
+    return 0;
+  }
+  fmt::print("'{}' generation {}: sealed copy of {} held by onecopy serve pid {} (sealed against shrink, grow, "
+             "write)\n", name, r.value("generation", 0), format_bytes(r.value("file_size", std::uint64_t{0})),
+             c.server_info().value("pid", 0));
+  if (r.value("store_file_removed", false))
+    fmt::print("store file removed: the sealed copy is the one copy, attached through the server only "
+               "(onecopy serve --unseal {} drops it)\n", name);
+  else
+    fmt::print("store file kept: two copies in memory until one goes\n");
+  return 0;
+}
 
 int run_status(const serve_args& a) {
   auto c = serve::client::connect(a.socket);
@@ -38,8 +66,9 @@ int run_status(const serve_args& a) {
                  l.value("generation", 0), l.value("device", "").empty() ? "" : " on " + l.value("device", ""));
   }
   for (const auto& e : st["segments"]) {
-    fmt::print("  segment '{}' generation {}{}: {} lease{}, {} device cop{}\n", e.value("name", ""),
-               e.value("generation", 0), e.value("current", true) ? "" : " (replaced)", e.value("leases", 0),
+    fmt::print("  segment '{}' generation {}{}{}: {} lease{}, {} device cop{}\n", e.value("name", ""),
+               e.value("generation", 0), e.value("sealed", false) ? " (sealed memfd)" : "",
+               e.value("current", true) ? "" : " (replaced)", e.value("leases", 0),
                e.value("leases", 0) == 1 ? "" : "s", e["device_copies"].size(),
                e["device_copies"].size() == 1 ? "y" : "ies");
     if (const auto& reg = e["registration"]; reg.is_object())
@@ -61,6 +90,7 @@ int run_status(const serve_args& a) {
 
 int run_serve(const serve_args& a) {
   if (a.status) return run_status(a);
+  if (!a.seal.empty() || !a.unseal.empty()) return run_seal(a);
   // The GPU state in one line; a host without CUDA is served all the same (host segments).
   const auto& gpu = gpu::probe();
   if (gpu.available)
@@ -87,7 +117,12 @@ void add_serve(CLI::App& app, registry& r) {
                                           "over a Unix socket; stops on SIGINT/SIGTERM");
   sub->add_option("--socket", a->socket, "Socket path (default: <store>/.locks/serve.sock; clients: ONECOPY_SOCKET)");
   sub->add_flag("--status", a->status, "Ask the running server for its clients, leases and device copies");
-  sub->add_flag("--json", a->json, "With --status: print JSON");
+  auto* seal = sub->add_option("--seal", a->seal, "Ask the running server to copy segment NAME into a sealed memfd and "
+                                                  "serve that (readers survive truncation); removes the store file");
+  sub->add_flag("--keep-store-file", a->keep_store_file, "With --seal: keep the store file too (two copies)")->needs(seal);
+  auto* unseal = sub->add_option("--unseal", a->unseal, "Ask the running server to drop its sealed copy of NAME");
+  seal->excludes(unseal);
+  sub->add_flag("--json", a->json, "With --status, --seal or --unseal: print JSON");
   sub->add_flag("-v,--verbose", a->verbose, "Log connections and requests on stderr");
   r.add(sub, [a] { return run_serve(*a); });
 }

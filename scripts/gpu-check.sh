@@ -243,7 +243,7 @@ project(onecopy_gpu_check LANGUAGES C CXX)
 add_subdirectory("$REPO" onecopy)
 enable_testing()
 add_executable(gpu_smoke "$REPO/bench/gpu/gpu_smoke.cpp")
-target_link_libraries(gpu_smoke PRIVATE onecopy_kernels fmt::fmt nlohmann_json::nlohmann_json)
+target_link_libraries(gpu_smoke PRIVATE onecopy_serve fmt::fmt nlohmann_json::nlohmann_json)
 target_compile_definitions(gpu_smoke PRIVATE ONECOPY_CLI="\$<TARGET_FILE:onecopy>")
 add_dependencies(gpu_smoke onecopy)
 set_target_properties(gpu_smoke PROPERTIES RUNTIME_OUTPUT_DIRECTORY \${PROJECT_BINARY_DIR}/bench)
@@ -266,7 +266,7 @@ else
   if run_step configure 120 bash -c configure; then
     grep -E 'onecopy: (CUDA|GPUs here)' "$LOGS/configure.log" | sed 's/^--/       /' | tee -a "$SUMMARY"
     TARGETS=(onecopy gpu_smoke)
-    [ "$TESTS" = ON ] && TARGETS+=(kernels_gpu_test kernels_test serve_helper)
+    [ "$TESTS" = ON ] && TARGETS+=(kernels_gpu_test kernels_test serve_test serve_helper)
     STEP_NOTE="(targets ${TARGETS[*]}, -j$JOBS)"
     run_step build 360 cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]}"
   else

@@ -37,7 +37,7 @@
 #include "onecopy/kernels/gpu.hpp"
 #include "onecopy/kernels/host_registration.hpp"
 #include "onecopy/kernels/kernels.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/client.hpp"
 #include "onecopy/units.hpp"
 
 extern char** environ;

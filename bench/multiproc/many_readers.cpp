@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Many readers, one array: N = 1, 2, 4, 8, 16 processes get the same bytes and each checksums
-// them, released together by the reader fleet that `onecopy demo` uses (cli/fleet.hpp). Modes:
+// them, released together by the reader fleet that `onecopy demo` uses (fleet/). Modes:
 //   onecopy    attach a segment of the store in the environment (ONECOPY_DIR)
 //   posix_shm  shm_open + mmap of one POSIX shared-memory object (4 KiB pages, no placement)
 //   file       each reader read(2)s the whole file into private memory (a page-cached file)
@@ -24,9 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include "backings.hpp"
-#include "fleet.hpp"
 #include "machine.hpp"
 #include "onecopy/engine/store.hpp"
+#include "onecopy/fleet/fleet.hpp"
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/units.hpp"
 #include "regions.hpp"
@@ -73,7 +73,7 @@ void write_pattern(int fd, std::uint64_t data_bytes, const std::string& what) {
 
 // One mode's bytes, made once and reused by every run of that mode; removed on destruction.
 struct source {
-  cli::reader_source reader;
+  fleet::reader_source reader;
   std::string pages;                 // the pages readers map or copy into
   std::uint64_t extra_host_bytes = 0;  // memory outside the readers: page cache, sender's copy
   bool copies = false;               // each reader holds its own copy
@@ -98,7 +98,7 @@ std::unique_ptr<source> make_source(const std::string& mode, std::uint64_t size,
     const segment seg = std::move(d).publish();
     const page_kind k = kind_of(seg.info().backing, seg.info().page_size);
     s->pages = fmt::format("{} ({})", label(k), pages_of(seg.bytes().data()));
-    s->reader = {cli::reader_mode::segment, name, 0};
+    s->reader = {fleet::reader_mode::segment, name, 0};
     s->remove = [st, name]() mutable {
       try {
         st.remove(name);
@@ -114,7 +114,7 @@ std::unique_ptr<source> make_source(const std::string& mode, std::uint64_t size,
     sys::truncate(fd, data, shm);
     write_pattern(fd, data, shm);
     s->pages = "shm_4k (4 KiB, no placement)";
-    s->reader = {cli::reader_mode::posix_shm, shm, 0};
+    s->reader = {fleet::reader_mode::posix_shm, shm, 0};
   } else if (mode == "file") {
     std::string path = (std::filesystem::path(o.file_dir) / "onecopy-bench.XXXXXX").string();
     const int fd = ::mkstemp(path.data());
@@ -123,14 +123,14 @@ std::unique_ptr<source> make_source(const std::string& mode, std::uint64_t size,
     sys::unique_fd owner(fd);
     write_pattern(fd, data, path);
     s->pages = "private 4 KiB (read(2) from the page cache)";
-    s->reader = {cli::reader_mode::file, path, 0};
+    s->reader = {fleet::reader_mode::file, path, 0};
     s->copies = true;
     s->extra_host_bytes = data;  // the file's page cache
   } else if (mode == "pipe") {
     s->payload.emplace(region::private_anonymous(page_kind::base, data));
     fill_pattern(s->payload->bytes());
     s->pages = "private 4 KiB (received through a pipe)";
-    s->reader = {cli::reader_mode::pipe, "", data};
+    s->reader = {fleet::reader_mode::pipe, "", data};
     s->copies = true;
     s->extra_host_bytes = data;  // the sender's copy
   } else {
@@ -166,7 +166,7 @@ int run(const options& o) {
         }
         const auto payload = src->payload ? std::span<const std::byte>(src->payload->bytes().first(data))
                                           : std::span<const std::byte>();
-        const cli::fleet_result r = cli::run_readers(o.onecopy, src->reader, n, payload);
+        const fleet::fleet_result r = fleet::run_readers(o.onecopy, src->reader, n, payload);
         std::vector<double> attach, sums, first;
         for (const auto& x : r.readers) {
           attach.push_back(x.attach_seconds);

@@ -110,9 +110,15 @@ std::vector<std::byte> read_head(int fd, std::uint64_t file_size, const std::fil
 // ENOMEM from mmap is often not memory but the per-process limit on mappings: say so.
 std::string mapping_limit_hint() {
   const auto limit = sys::read_number("/proc/sys/vm/max_map_count");
-  const auto maps = sys::read_text_if_exists("/proc/self/maps");
-  if (!limit || !maps) return {};
-  const auto count = static_cast<std::uint64_t>(std::count(maps->begin(), maps->end(), '\n'));
+  if (!limit) return {};
+  // Counted through a buffer on the stack: at the limit, a heap large enough for the whole
+  // file (~5 MB) would need a new mapping itself and fail with bad_alloc.
+  const int maps = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (maps < 0) return {};
+  std::uint64_t count = 0;
+  char buf[16384];
+  for (ssize_t n; (n = ::read(maps, buf, sizeof buf)) > 0;) count += static_cast<std::uint64_t>(std::count(buf, buf + n, '\n'));
+  ::close(maps);
   if (count + 16 < *limit) return {};
   return fmt::format(" (this process has {} mappings and vm.max_map_count is {}: each attached "
                      "segment is one; raise it with sysctl vm.max_map_count=N)", count, *limit);

@@ -17,14 +17,15 @@ onecopy.fault_handler). Guide: docs/python.md.
 from ._core import (FallbackError, FormatError, HugePagePoolError, NoSpaceError,  # noqa: F401
                     OutOfMemoryError)
 from ._core import memory_of
-from ._api import ls, open, open_or_create, open_or_put, put, rm
+from ._api import ls, open, open_or_create, open_or_put, put, rm, seal, unseal
 from ._attach import forget
 from ._faults import fault_handler, install_unless_opted_out as _install_fault_handler
 from ._handle import Handle, Tensor
 from ._topology import topology
 
 __all__ = [
-    "put", "open", "open_or_create", "open_or_put", "fault_handler", "ls", "rm", "topology", "forget", "memory_of",
+    "put", "open", "open_or_create", "open_or_put", "fault_handler", "ls", "rm", "seal", "unseal", "topology",
+    "forget", "memory_of",
     "Handle", "Tensor",
     "FormatError", "FallbackError", "NoSpaceError", "HugePagePoolError", "OutOfMemoryError",
 ]

@@ -208,13 +208,45 @@ def _check_same_tensors(name: str, seg, expected: list) -> None:
                      f"{len(want)}")
 
 
-def open(name: str) -> Handle:  # noqa: A001 - the natural name, like os.open / io.open
+def open(name: str, *, via: str = "store", socket: str = "") -> Handle:  # noqa: A001 - like os.open
     """Attaches the published segment `name`, read-only (microseconds, whatever its size).
 
+    via="store" (default): from this process's store. via="serve": through `onecopy serve` on
+    socket ('' = ONECOPY_SOCKET, else the store's serve.sock): the server's sealed copy when it
+    holds one (see seal()), else its fd of the store's file; no access to the store directory
+    is needed (a container given only the socket). A handle pickles by name either way: the
+    receiving process attaches from its own store.
+
     Raises FileNotFoundError when there is none, onecopy.FormatError when its file is malformed,
-    ValueError for a bad name."""
+    ValueError for a bad name or via, OSError naming the socket when via="serve" and no server
+    runs there."""
     store_dir = _attach.current_store_dir()
+    if via == "serve":
+        return Handle(_core.serve_attach(name, socket), store_dir)
+    if via != "store":
+        raise ValueError(f"open {name!r}: via must be 'store' or 'serve', not {via!r}")
     return Handle(_attach.attach(store_dir, name), store_dir)
+
+
+def seal(name: str, *, keep_store_file: bool = False, socket: str = "") -> dict:
+    """Asks `onecopy serve` (socket as open's) to copy the published segment `name` into a
+    memfd sealed against shrinking, growing and writing, and to hand that out from then on:
+    readers that open it with via="serve" keep their bytes whatever happens to the store file
+    (truncated, rewritten, removed), where readers of the file itself get SIGBUS. Unless
+    keep_store_file, the server then removes the store file: its copy is the one copy, reached
+    through the server only, for as long as it runs or a reader maps it. Returns the server's
+    reply (generation, file_size, checksum, seals, store_file_removed).
+
+    Raises FileNotFoundError when the store has no such segment, OSError naming the socket when
+    no server runs, RuntimeError when the copy fails (memory, huge pages) or the server
+    predates sealing."""
+    return json.loads(_core.serve_seal(name, keep_store_file, socket))
+
+
+def unseal(name: str, *, socket: str = "") -> dict:
+    """Asks `onecopy serve` to drop its sealed copy of `name` (readers keep their mappings).
+    Raises FileNotFoundError when it holds none."""
+    return json.loads(_core.serve_unseal(name, socket))
 
 
 def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "auto",

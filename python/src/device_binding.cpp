@@ -17,7 +17,7 @@
 
 #include "convert.hpp"
 #include "onecopy/error.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/client.hpp"
 
 namespace nb = nanobind;
 

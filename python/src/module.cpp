@@ -7,6 +7,7 @@
 #include "errors.hpp"
 #include "plan_binding.hpp"
 #include "segment_binding.hpp"
+#include "serve_binding.hpp"
 #include "store_binding.hpp"
 #include "system_binding.hpp"
 
@@ -18,4 +19,5 @@ NB_MODULE(_core, m) {
   onecopy::python::bind_system(m);
   onecopy::python::bind_plan(m);
   onecopy::python::bind_device(m);
+  onecopy::python::bind_serve(m);
 }

@@ -133,7 +133,7 @@ class Run:
             "find_package(onecopy REQUIRED)\n"
             "add_executable(block main.cpp)\n"
             "target_link_libraries(block PRIVATE onecopy::engine onecopy::topology "
-            "onecopy::kernels)\n")
+            "onecopy::kernels onecopy::serve)\n")
         flags = os.environ.get("ONECOPY_DOCS_CXX_FLAGS", "")
         self._process(block, ["cmake", "-S", str(src), "-B", str(src / "build"),
                               f"-Donecopy_DIR={BUILD}", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer target: serve protocol v1 messages (kernels/PROTOCOL.md) as the server and the
-// client read them. The first byte picks the direction: even, a request body checked field by
-// field as the server does (v, op, segment, device, lease); odd, a reply's device-copy
+// libFuzzer target: serve protocol v1 messages (serve/PROTOCOL.md) as the server and the
+// client read them. The first byte picks the direction: even, a request body read by the
+// server's own parse_request (every op: v, op and each op's fields); odd, a reply's device-copy
 // descriptor and tensor table as the client does. Malformed input must end in request_error or
 // format_error — never another exception — and an accepted descriptor must survive a round
 // trip through JSON unchanged (else: trap).
@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "onecopy/error.hpp"
-#include "onecopy/kernels/serve.hpp"
-#include "protocol.hpp"
+#include "onecopy/serve/protocol.hpp"
+#include "messages.hpp"
 
 namespace {
 using nlohmann::json;
@@ -22,15 +22,11 @@ using namespace onecopy::serve::detail;
 
 void read_request(const json& req) {
   try {
-    if (!req.is_object()) return;
-    const auto v = req.find("v");
-    if (v == req.end() || !v->is_number_integer() || v->get<long long>() != serve::protocol_version) return;
-    const std::string op = string_field(req, "op");
-    if (op == "attach") (void)string_field(req, "segment");
-    else if (op == "device") (void)(string_field(req, "segment") + string_field(req, "device"));
-    else if (op == "release") (void)uint_field(req, "lease");
-    (void)error_reply(req.value("id", json(nullptr)), "bad_request", op).dump(-1, ' ', false, json::error_handler_t::replace);
-  } catch (const request_error&) {
+    const request r = parse_request(req);
+    // What the server then echoes and quotes must serialise whatever the client sent.
+    (void)error_reply(r.id, "bad_request", r.segment + r.device).dump(-1, ' ', false, json::error_handler_t::replace);
+  } catch (const request_error& e) {
+    (void)error_reply(nullptr, e.code, e.message).dump(-1, ' ', false, json::error_handler_t::replace);
   }
 }
 

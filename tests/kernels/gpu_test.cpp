@@ -14,7 +14,7 @@
 #include "onecopy/kernels/gpu.hpp"
 #include "onecopy/kernels/host_registration.hpp"
 #include "onecopy/kernels/kernels.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/client.hpp"
 #include "onecopy/units.hpp"
 #include "large_input.hpp"
 #include "support/test_support.hpp"

@@ -21,7 +21,7 @@
 #include <string>
 
 #include "onecopy/error.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/client.hpp"
 
 using namespace onecopy;
 

@@ -12,10 +12,12 @@
 #include <fmt/format.h>
 
 #include "onecopy/engine/attach_fd.hpp"
+#include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/kernels/gpu.hpp"
+#include "onecopy/serve/client.hpp"
 #include "onecopy/sys/calls.hpp"
-#include "protocol.hpp"
+#include "messages.hpp"
 #include "unix_socket.hpp"
 
 namespace onecopy::serve {
@@ -117,6 +119,18 @@ segment client::attach(std::string_view name, const attach_options& opts) {
 }
 
 json client::status() { return impl_->request({{"op", "status"}}).body; }
+
+json client::seal(std::string_view name, const seal_options& opts) {
+  try {
+    return impl_->request({{"op", "seal"}, {"segment", name}, {"keep_store_file", opts.keep_store_file}}).body;
+  } catch (const protocol_error& e) {
+    if (e.code() != "unknown_op") throw;
+    throw protocol_error(e.code(), fmt::format("{} (the server predates sealed segments: restart it with this "
+                                               "version of onecopy)", e.what()));
+  }
+}
+
+json client::unseal(std::string_view name) { return impl_->request({{"op", "unseal"}, {"segment", name}}).body; }
 
 bool client::server_alive() const noexcept { return impl_ && impl_->server_alive(); }
 

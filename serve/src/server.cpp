@@ -21,11 +21,14 @@
 #include <fmt/format.h>
 
 #include "onecopy/engine/names.hpp"
+#include "onecopy/engine/sealed_copy.hpp"
 #include "onecopy/error.hpp"
+#include "onecopy/kernels/device_copy.hpp"
+#include "onecopy/kernels/gpu.hpp"
 #include "onecopy/kernels/host_registration.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/server.hpp"
 #include "onecopy/sys/calls.hpp"
-#include "protocol.hpp"
+#include "messages.hpp"
 #include "unix_socket.hpp"
 
 namespace onecopy::serve {
@@ -74,6 +77,7 @@ struct entry {
   std::map<std::string, gpu::device_copy> copies;  // by device uuid
   unsigned leases = 0;
   bool current = true;  // the name still names this file, as far as we know
+  bool sealed = false;  // our own sealed memfd copy (seal): served instead of the store's file
 };
 
 }  // namespace
@@ -111,6 +115,9 @@ struct server::impl {
   json attach(connection& c, const std::string& name, sys::unique_fd& pass);
   json device(connection& c, const std::string& name, const std::string& uuid, sys::unique_fd& pass);
   json release(connection& c, std::uint64_t id);
+  json seal(const std::string& name, bool keep_store_file);
+  json unseal(const std::string& name);
+  entry* sealed_entry(const std::string& name);
   json status() const;
   entry& current_entry(const std::string& name);
   void unlease(const lease& l);
@@ -126,16 +133,27 @@ struct server::impl {
 
 void server::impl::take_singleton_lock() {
   const std::filesystem::path pid_path = socket.string() + ".pid";
-  lock_fd = sys::open(pid_path, O_RDWR | O_CREAT, 0600);
+  // Opened as the store opens its files (the pid file sits in the store's .locks): relative to
+  // the directory, never through a symlink, never blocking on a planted FIFO, and only a regular
+  // file of ours, so nothing planted there can hang us or make us write outside.
+  const std::filesystem::path dir = pid_path.has_parent_path() ? pid_path.parent_path() : ".";
+  const sys::unique_fd dir_fd = sys::open_directory_if_exists(dir, "serve's pid file");
+  if (!dir_fd) throw os_error(ENOENT, fmt::format("serve {}: directory {} does not exist", socket.string(), dir.string()));
+  lock_fd = sys::open_regular_at(dir_fd.get(), dir, pid_path.filename().string(), O_RDWR | O_CREAT, 0600);
   if (::flock(lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     if (err != EWOULDBLOCK) sys::throw_errno(fmt::format("flock({})", pid_path.string()));
-    const std::string pid = sys::read_text_if_exists(pid_path).value_or("?");
+    char text[32] = {};
+    const std::size_t n = sys::pread_full(lock_fd.get(), text, sizeof text - 1, 0, pid_path);
+    const std::string pid = n == 0 ? "?" : std::string(text, n);
     throw os_error(EADDRINUSE, fmt::format("serve {}: already served by pid {} (lock {})", socket.string(),
                                            pid.substr(0, pid.find('\n')), pid_path.string()));
   }
   const std::string pid = fmt::format("{}\n", ::getpid());
-  if (::ftruncate(lock_fd.get(), 0) != 0 || ::pwrite(lock_fd.get(), pid.data(), pid.size(), 0) < 0)
+  if (::ftruncate(lock_fd.get(), 0) != 0) sys::throw_errno(fmt::format("ftruncate({})", pid_path.string()));
+  // The pid is for messages only (the lock is what counts): a store directory on hugetlbfs
+  // (ONECOPY_DIR) takes no write(2), EINVAL, and a second server then says "pid ?".
+  if (::pwrite(lock_fd.get(), pid.data(), pid.size(), 0) < 0 && errno != EINVAL)
     sys::throw_errno(fmt::format("write({})", pid_path.string()));
 }
 
@@ -349,23 +367,18 @@ void server::impl::handle_frame(connection& c, const std::string& body) {
 }
 
 json server::impl::handle(connection& c, const json& req, sys::unique_fd& pass) {
-  if (!req.is_object()) throw request_error{"bad_request", "a request must be a JSON object"};
-  const auto v = req.find("v");
-  if (v == req.end() || !v->is_number_integer())
-    throw request_error{"bad_request", "field 'v' (protocol version) must be an integer"};
-  if (v->get<long long>() != protocol_version)
-    throw request_error{"unsupported_version",
-                        fmt::format("this server speaks protocol v{}, not v{}", protocol_version, v->get<long long>())};
-  const std::string op = detail::string_field(req, "op");
-  const json id = req.value("id", json(nullptr));
+  const detail::request r = detail::parse_request(req);
   json body;
-  if (op == "hello") body = hello(c);
-  else if (op == "attach") body = attach(c, detail::string_field(req, "segment"), pass);
-  else if (op == "device") body = device(c, detail::string_field(req, "segment"), detail::string_field(req, "device"), pass);
-  else if (op == "release") body = release(c, detail::uint_field(req, "lease"));
-  else if (op == "status") body = status();
-  else throw request_error{"unknown_op", fmt::format("unknown op '{}' (hello, attach, device, release, status)", op.substr(0, 40))};
-  json reply = detail::ok_reply(id);
+  switch (r.op) {
+    case detail::op_kind::hello: body = hello(c); break;
+    case detail::op_kind::attach: body = attach(c, r.segment, pass); break;
+    case detail::op_kind::device: body = device(c, r.segment, r.device, pass); break;
+    case detail::op_kind::release: body = release(c, r.lease); break;
+    case detail::op_kind::status: body = status(); break;
+    case detail::op_kind::seal: body = seal(r.segment, r.keep_store_file); break;
+    case detail::op_kind::unseal: body = unseal(r.segment); break;
+  }
+  json reply = detail::ok_reply(r.id);
   reply.update(body);
   return reply;
 }
@@ -378,8 +391,26 @@ json server::impl::hello(const connection& c) const {
           {"client", {{"pid", c.peer.pid}, {"uid", c.peer.uid}}}, {"gpu", gpu}};
 }
 
+namespace {
+// The reply to seal: what the server now holds.
+json sealed_reply(const entry& e, bool store_file_removed) {
+  const auto& info = e.seg.info();
+  return {{"segment", e.name},        {"generation", e.generation},        {"file_size", info.file_size},
+          {"data_size", info.data_size}, {"checksum", info.checksum},
+          {"seals", {"shrink", "grow", "write", "seal"}}, {"store_file_removed", store_file_removed}};
+}
+}  // namespace
+
+entry* server::impl::sealed_entry(const std::string& name) {
+  const auto it = std::find_if(entries.begin(), entries.end(),
+                               [&](const auto& e) { return e->sealed && e->current && e->name == name; });
+  return it == entries.end() ? nullptr : it->get();
+}
+
 entry& server::impl::current_entry(const std::string& name) {
   validate_name(name);
+  // Our sealed copy, while we hold one, whatever the store's file has become.
+  if (entry* sealed = sealed_entry(name)) return *sealed;
   auto it = std::find_if(entries.begin(), entries.end(),
                          [&](const auto& e) { return e->current && e->name == name; });
   segment fresh = [&] {
@@ -413,7 +444,49 @@ json server::impl::attach(connection& c, const std::string& name, sys::unique_fd
   return {{"segment", name},         {"fd", true},
           {"lease", l.id},           {"generation", e.generation},
           {"file_size", info.file_size}, {"data_offset", info.data_offset},
-          {"data_size", info.data_size}, {"checksum", info.checksum}};
+          {"data_size", info.data_size}, {"checksum", info.checksum},
+          {"sealed", e.sealed}};
+}
+
+json server::impl::seal(const std::string& name, bool keep_store_file) {
+  validate_name(name);
+  if (const entry* held = sealed_entry(name); held != nullptr && !st.exists(name)) {
+    // Sealed already and the store's file gone with it: nothing to do, say what we hold.
+    return sealed_reply(*held, true);
+  }
+  // From the store's file as it is now (not from an older sealed copy of ours).
+  std::optional<segment> source = st.attach(name, {.keep_fd = true});
+  const auto source_id = sys::fstat(source->fd(), source->path());
+  segment copy = sealed_copy(*source, name);
+  const auto fs = sys::fstat(copy.fd(), copy.path());
+  for (auto& e : entries)
+    if (e->name == name) e->current = false;  // a new generation: ours
+  entries.push_back(std::make_unique<entry>(
+      entry{name, ++generations[name], fs.device, fs.inode, std::move(copy), {}, {}, 0, true, true}));
+  const entry& e = *entries.back();
+  bool removed = false;
+  if (!keep_store_file) {
+    source.reset();
+    // Only the file we copied: a name republished meanwhile is someone else's to remove.
+    std::optional<sys::file_status> now;
+    if (st.exists(name)) now = sys::lstat_if_exists(st.path_of(name));
+    if (now && now->device == source_id.device && now->inode == source_id.inode) {
+      st.remove(name);
+      removed = true;
+    }
+  }
+  log(fmt::format("sealed copy of '{}' generation {} ({} bytes); store file {}", name, e.generation,
+                  e.seg.info().file_size, removed ? "removed" : "kept"));
+  return sealed_reply(e, removed);
+}
+
+json server::impl::unseal(const std::string& name) {
+  validate_name(name);
+  entry* e = sealed_entry(name);
+  if (e == nullptr) throw os_error(ENOENT, fmt::format("no sealed copy of '{}' is held", name));
+  // Readers keep their mappings; the memory goes with the last of them (and their leases).
+  e->current = false;
+  return {{"segment", name}, {"generation", e->generation}, {"unsealed", true}};
 }
 
 json server::impl::device(connection& c, const std::string& name, const std::string& uuid, sys::unique_fd& pass) {
@@ -487,7 +560,8 @@ json server::impl::status() const {
              {"lock_wait_seconds", e->registration->lock_wait_seconds()},
              {"chunks", e->registration->chunks().size()}, {"reason", e->registration->reason()}};
     es.push_back({{"name", e->name}, {"generation", e->generation}, {"current", e->current}, {"leases", e->leases},
-                  {"path", e->seg.path().string()}, {"registration", reg}, {"device_copies", copies}});
+                  {"path", e->sealed ? "memfd:onecopy:" + e->name : e->seg.path().string()}, {"sealed", e->sealed},
+                  {"registration", reg}, {"device_copies", copies}});
   }
   return {{"pid", ::getpid()}, {"socket", socket.string()}, {"stopping", draining}, {"gpu", gpu::probe()},
           {"connections", cs}, {"segments", es}};
@@ -504,10 +578,11 @@ void server::impl::unlease(const lease& l) {
 }
 
 void server::impl::drop_unused() {
-  // Unleased entries go, except the current generation's device copies (made to be reused).
+  // Unleased entries go, except the current generation's device copies (made to be reused)
+  // and our current sealed copies (the memfd is the segment: it must outlive every lease).
   // Old generations' legacy-IPC copies stay exactly as long as someone leases them.
   std::erase_if(entries, [](const std::unique_ptr<entry>& e) {
-    return e->leases == 0 && (!e->current || e->copies.empty());
+    return e->leases == 0 && (!e->current || (e->copies.empty() && !e->sealed));
   });
 }
 

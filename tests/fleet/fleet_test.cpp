@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The reader fleet (cli/fleet.hpp) that `onecopy demo` and bench/multiproc share: every way of
+// The reader fleet (fleet/) that `onecopy demo` and bench/multiproc share: every way of
 // getting the bytes gives the published checksum, and only the copying ways cost a copy each.
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,17 +9,17 @@
 
 #include <gtest/gtest.h>
 
-#include "fleet.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
+#include "onecopy/fleet/fleet.hpp"
 #include "onecopy/units.hpp"
 #include "support/test_support.hpp"
 
 namespace onecopy {
 namespace {
 
-using cli::reader_mode;
-using cli::reader_source;
+using fleet::reader_mode;
+using fleet::reader_source;
 
 TEST(ReaderSourceTest, ArgumentsRoundTrip) {
   for (const reader_source& s : {reader_source{reader_mode::segment, "weights", 0},
@@ -78,7 +78,7 @@ TEST_F(FleetTest, EveryWayOfGettingTheBytesGivesThePublishedChecksum) {
   for (const way& w : {way{{reader_mode::segment, "fleet", 0}, false}, way{{reader_mode::posix_shm, shm, 0}, false},
                        way{{reader_mode::file, file.string(), 0}, true}, way{{reader_mode::pipe, "", size}, true}}) {
     SCOPED_TRACE(w.source.to_arg());
-    const auto r = cli::run_readers(exe, w.source, readers, w.source.mode == reader_mode::pipe ? bytes_ : std::span<const std::byte>());
+    const auto r = fleet::run_readers(exe, w.source, readers, w.source.mode == reader_mode::pipe ? bytes_ : std::span<const std::byte>());
     ASSERT_EQ(r.readers.size(), static_cast<std::size_t>(readers));
     EXPECT_TRUE(r.checksums_agree());
     EXPECT_EQ(r.readers.front().checksum, published);
@@ -95,7 +95,7 @@ TEST_F(FleetTest, EveryWayOfGettingTheBytesGivesThePublishedChecksum) {
 }
 
 TEST_F(FleetTest, PipePayloadMustMatchTheAnnouncedSize) {
-  EXPECT_THROW((void)cli::run_readers(test::built("onecopy"), reader_source{reader_mode::pipe, "", size + 1}, 1, bytes_),
+  EXPECT_THROW((void)fleet::run_readers(test::built("onecopy"), reader_source{reader_mode::pipe, "", size + 1}, 1, bytes_),
                usage_error);
 }
 

@@ -17,7 +17,7 @@
 
 #include "onecopy/engine/memory_usage.hpp"
 
-namespace onecopy::cli {
+namespace onecopy::fleet {
 
 /// Where each reader gets the bytes it checksums.
 enum class reader_mode {
@@ -77,4 +77,4 @@ int reader_main(const std::string& source);
 /// This process's executable (/proc/self/exe).
 [[nodiscard]] std::filesystem::path self_executable();
 
-}  // namespace onecopy::cli
+}  // namespace onecopy::fleet

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // JSON helpers of serve protocol v1.
-#include "protocol.hpp"
+#include "messages.hpp"
 
 #include <algorithm>
 #include <type_traits>
@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "onecopy/error.hpp"
-#include "onecopy/kernels/serve.hpp"
+#include "onecopy/serve/protocol.hpp"
 
 namespace onecopy::serve {
 
@@ -32,11 +32,54 @@ std::string string_field(const json& request, const char* key) {
   return it->get<std::string>();
 }
 
+bool bool_field(const json& request, const char* key, bool fallback) {
+  const auto it = request.find(key);
+  if (it == request.end()) return fallback;
+  if (!it->is_boolean()) throw request_error{"bad_request", fmt::format("field '{}' must be true or false", key)};
+  return it->get<bool>();
+}
+
 std::uint64_t uint_field(const json& request, const char* key) {
   const auto it = request.find(key);
   if (it == request.end() || !it->is_number_unsigned())
     throw request_error{"bad_request", fmt::format("field '{}' must be an unsigned integer", key)};
   return it->get<std::uint64_t>();
+}
+
+request parse_request(const json& req) {
+  if (!req.is_object()) throw request_error{"bad_request", "a request must be a JSON object"};
+  const auto v = req.find("v");
+  if (v == req.end() || !v->is_number_integer())
+    throw request_error{"bad_request", "field 'v' (protocol version) must be an integer"};
+  if (v->get<long long>() != protocol_version)
+    throw request_error{"unsupported_version",
+                        fmt::format("this server speaks protocol v{}, not v{}", protocol_version, v->get<long long>())};
+  const std::string op = string_field(req, "op");
+  request r;
+  r.id = req.value("id", json(nullptr));
+  if (op == "hello") {
+    r.op = op_kind::hello;
+  } else if (op == "attach" || op == "unseal") {
+    r.op = op == "attach" ? op_kind::attach : op_kind::unseal;
+    r.segment = string_field(req, "segment");
+  } else if (op == "device") {
+    r.op = op_kind::device;
+    r.segment = string_field(req, "segment");
+    r.device = string_field(req, "device");
+  } else if (op == "release") {
+    r.op = op_kind::release;
+    r.lease = uint_field(req, "lease");
+  } else if (op == "status") {
+    r.op = op_kind::status;
+  } else if (op == "seal") {
+    r.op = op_kind::seal;
+    r.segment = string_field(req, "segment");
+    r.keep_store_file = bool_field(req, "keep_store_file", false);
+  } else {
+    throw request_error{"unknown_op", fmt::format("unknown op '{}' (hello, attach, device, release, status, seal, "
+                                                  "unseal)", op.substr(0, 40))};
+  }
+  return r;
 }
 
 json tensors_to_json(const std::vector<tensor_entry>& tensors) {

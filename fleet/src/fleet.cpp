@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "fleet.hpp"
+#include "onecopy/fleet/fleet.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,7 +30,7 @@
 
 extern char** environ;
 
-namespace onecopy::cli {
+namespace onecopy::fleet {
 namespace {
 
 double monotonic_seconds() {
@@ -304,4 +304,4 @@ int reader_main(const std::string& source) {
   }
 }
 
-}  // namespace onecopy::cli
+}  // namespace onecopy::fleet
