@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Entry point: parse, run the chosen subcommand, turn exceptions into the documented messages
 // and exit codes (0 ok, 1 failure, 2 usage).
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "cli.hpp"
 #include "onecopy/error.hpp"
+#include "onecopy/units.hpp"
 
 namespace onecopy::cli {
 
@@ -47,11 +51,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", where.c_str(), e.what(), where.c_str());
     return 2;
   }
-  for (const auto& [sub, run] : commands.commands()) {
+  for (const auto& [sub, run, level] : commands.commands()) {
     if (!sub->parsed()) continue;
     const std::string where = "onecopy " + sub->get_name();
+    const cli::console out(sub->get_name(), level);
     try {
-      return run();
+      const auto start = std::chrono::steady_clock::now();
+      const int code = run(out);
+      out.detail(fmt::format("done in {} (exit {})",
+                             format_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()),
+                             code));
+      return code;
     } catch (const usage_error& e) {
       std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", where.c_str(), e.what(), where.c_str());
       return 2;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "console.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/kernels/gpu.hpp"
 #include "onecopy/kernels/serve.hpp"
@@ -19,7 +20,6 @@ struct serve_args {
   std::string socket;
   bool status = false;
   bool json = false;
-  bool verbose = false;
 };
 
 int run_status(const serve_args& a) {
@@ -59,19 +59,19 @@ int run_status(const serve_args& a) {
   return 0;
 }
 
-int run_serve(const serve_args& a) {
+int run_serve(const serve_args& a, const console& out) {
   if (a.status) return run_status(a);
   // The GPU state in one line; a host without CUDA is served all the same (host segments).
   const auto& gpu = gpu::probe();
   if (gpu.available)
-    for (const auto& line : gpu::describe(gpu)) fmt::print(stderr, "onecopy serve: {}\n", line);
+    for (const auto& line : gpu::describe(gpu)) out.note(line);
   else
-    fmt::print(stderr, "onecopy serve: {}; serving host segments only\n", gpu.reason);
+    out.note(fmt::format("{}; serving host segments only", gpu.reason));
   serve::server_options opts;
   opts.socket = a.socket;
   opts.handle_signals = true;
-  opts.verbose = a.verbose;
-  serve::server srv(store::from_environment(), opts);
+  opts.verbose = out.verbose();  // one line per connection and request
+  serve::server srv(open_store(out), opts);
   // One line on stdout when ready: scripts and tests wait for it.
   fmt::print("onecopy serve: listening on {} (pid {})\n", srv.socket_path().string(), ::getpid());
   std::fflush(stdout);
@@ -88,8 +88,7 @@ void add_serve(CLI::App& app, registry& r) {
   sub->add_option("--socket", a->socket, "Socket path (default: <store>/.locks/serve.sock; clients: ONECOPY_SOCKET)");
   sub->add_flag("--status", a->status, "Ask the running server for its clients, leases and device copies");
   sub->add_flag("--json", a->json, "With --status: print JSON");
-  sub->add_flag("-v,--verbose", a->verbose, "Log connections and requests on stderr");
-  r.add(sub, [a] { return run_serve(*a); });
+  r.add(sub, [a](const console& out) { return run_serve(*a, out); });
 }
 
 }  // namespace onecopy::cli
