@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "onecopy 0.1.0");
   app.footer("Environment: ONECOPY_DIR (use one directory as the store), ONECOPY_CONF (config "
-             "file, default /etc/onecopy.conf), ONECOPY_SOCKET (serve socket for clients), ONECOPY_GPU=off.\nRun 'onecopy <command> --help' for a command's options.");
+             "file, default /etc/onecopy.conf), ONECOPY_SOCKET (serve socket for clients), ONECOPY_GPU=off.\nEvery command takes -q (only errors on stderr) and -v (more detail).\nRun 'onecopy <command> --help' for a command's options.");
   cli::registry commands;
   cli::add_topo(app, commands);
   cli::add_put(app, commands);

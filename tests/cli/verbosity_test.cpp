@@ -76,7 +76,7 @@ TEST_F(CliVerbosityTest, VerboseSaysWhatTheStoreDidAndHowLong) {
   ASSERT_EQ(put.code, 0) << put.err;
   const auto quiet = onecopy({"put", "b", "--zeros", "1MiB", "-q"});
   EXPECT_EQ(count_lines(put.out), count_lines(quiet.out)) << "details go to stderr, not into the result";
-  for (const std::string line : {"onecopy put: store " + store().string(), "onecopy put: draft " + store().string(),
+  for (const std::string& line : std::vector<std::string>{"onecopy put: store " + store().string(), "onecopy put: draft " + store().string(),
                                  "onecopy put: published " + (store() / "a").string(), "onecopy put: done in "})
     EXPECT_NE(put.err.find(line), std::string::npos) << line << " in:\n" << put.err;
   const auto rm = onecopy({"rm", "--verbose", "a"});
