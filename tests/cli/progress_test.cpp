@@ -2,11 +2,7 @@
 // put's progress line: drawn on a terminal (a real pseudo-terminal as stderr) for a long fill,
 // never on a pipe, with -q, or for a small put.
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
 
 #include "golden.hpp"
 
@@ -20,44 +16,19 @@ struct terminal_run {
 };
 
 // Runs `onecopy args…` with env added, stderr on a new pseudo-terminal and stdout on a pipe.
-terminal_run run_on_terminal(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+terminal_run run_on_terminal(std::vector<std::string> args, const std::map<std::string, std::string>& env) {
   const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) throw std::runtime_error("posix_openpt");
   const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-  int out[2];
-  if (slave < 0 || ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("open pty slave / pipe2");
-  std::vector<std::string> argv_text{test::built("onecopy").string()};
-  argv_text.insert(argv_text.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_text) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e != nullptr; ++e) env_text.emplace_back(*e);
-  for (const auto& [k, v] : env) env_text.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& e : env_text) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(slave, STDERR_FILENO);
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
+  if (slave < 0) throw std::runtime_error("open the pseudo-terminal's slave");
+  args.insert(args.begin(), test::built("onecopy").string());
+  const test::child c = test::spawn(args, env, {.stderr_to = slave});
   ::close(slave);  // the child holds the only other end: EIO on the master once it is gone
-  ::close(out[1]);
   terminal_run r;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = ::read(master, buffer, sizeof buffer);
-    if (n > 0) r.terminal.append(buffer, static_cast<std::size_t>(n));
-    else if (n < 0 && errno == EINTR) continue;
-    else break;  // EIO: the child has exited
-  }
-  r.out = test::read_all(out[0]);
-  r.code = test::exit_code(test::wait_for(pid));
-  ::close(out[0]);
+  r.terminal = test::read_all(master);  // until EIO: the child has exited
+  r.out = test::read_all(c.stdout_fd);
+  r.code = test::exit_code(test::wait_for(c.pid));
+  ::close(c.stdout_fd);
   ::close(master);
   return r;
 }
