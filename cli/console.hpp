@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
@@ -30,8 +31,6 @@ class console {
 
   [[nodiscard]] bool quiet() const noexcept { return level_ == verbosity::quiet; }
   [[nodiscard]] bool verbose() const noexcept { return level_ == verbosity::verbose; }
-  /// "put", "ls", … (the subcommand's name).
-  [[nodiscard]] const std::string& command() const noexcept { return command_; }
 
   /// One line on stderr, unless -q.
   void note(std::string_view text) const;

@@ -21,14 +21,17 @@ using clock = std::chrono::steady_clock;
 class progress_line {
  public:
   explicit progress_line(std::string what) : what_(std::move(what)) {}
+  progress_line(const progress_line&) = delete;
+  progress_line& operator=(const progress_line&) = delete;
+  // A fill that failed half-way: its error is printed on a clean line.
+  ~progress_line() { erase(); }
 
   void operator()(std::uint64_t done, std::uint64_t total) {
     const auto now = clock::now();
     if (!first_) first_ = {now, done};  // the rate counts from the first piece on
     const double elapsed = std::chrono::duration<double>(now - first_->at).count();
     if (done >= total) {
-      if (drawn_) std::fputs("\r\033[K", stderr);  // the result follows on a clean line
-      drawn_ = false;
+      erase();  // the result follows on a clean line
       return;
     }
     if (!drawn_ && total < progress_after_bytes && elapsed < progress_after_seconds) return;
@@ -42,6 +45,11 @@ class progress_line {
   }
 
  private:
+  void erase() {
+    if (drawn_) std::fputs("\r\033[K", stderr);
+    drawn_ = false;
+  }
+
   struct mark {
     clock::time_point at;
     std::uint64_t done;
