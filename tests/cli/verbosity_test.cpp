@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // -q/--quiet and -v/--verbose: on every command, with one meaning — -q leaves only errors on
 // stderr and the result on stdout, -v adds details (what the store did, timings) on stderr.
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -83,12 +85,28 @@ TEST_F(CliVerbosityTest, VerboseSaysWhatTheStoreDidAndHowLong) {
   EXPECT_EQ(rm.code, 0);
   EXPECT_NE(rm.err.find("onecopy rm: removed a\n"), std::string::npos) << rm.err;
   // Every command that ran says how long it took.
-  for (const auto& args : std::vector<std::vector<std::string>>{{"ls", "-v"}, {"stat", "b", "-v"}, {"verify", "b", "-v"},
-                                                               {"gc", "-v"}, {"topo", "--summary", "-v"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"ls", "-v"}, {"stat", "b", "-v"}, {"verify", "b", "-v"}, {"gc", "-v"}, {"topo", "--summary", "-v"},
+           {"setup", "--dry-run", "-v"}, {"demo", "--size", "4MiB", "--workers", "1", "-v"}}) {
     const auto r = onecopy(args);
     EXPECT_EQ(r.code, 0) << args[0] << ": " << r.err;
     EXPECT_NE(r.err.find("onecopy " + args[0] + ": done in "), std::string::npos) << args[0] << ": " << r.err;
   }
+}
+
+TEST_F(CliVerbosityTest, VerboseServeLogsEachConnection) {
+  test::child server = test::spawn({test::built("onecopy").string(), "serve", "-v"}, env_,
+                                   {.capture_stdout = true, .capture_stderr = true});
+  const std::string ready = test::read_line(server.stdout_fd);
+  ASSERT_TRUE(ready.starts_with("onecopy serve: listening on ")) << ready;
+  const auto status = onecopy({"serve", "--status"});
+  EXPECT_EQ(status.code, 0) << status.err;
+  ::kill(server.pid, SIGTERM);
+  const std::string log = test::read_all(server.stderr_fd);
+  EXPECT_EQ(test::exit_code(test::wait_for(server.pid)), 0) << log;
+  EXPECT_NE(log.find("onecopy serve: connection from pid "), std::string::npos) << log;
+  ::close(server.stdout_fd);
+  ::close(server.stderr_fd);
 }
 
 TEST_F(CliVerbosityTest, VerboseKeepsJsonOnStdoutParseable) {
