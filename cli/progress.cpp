@@ -17,7 +17,7 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// The engine calls one at a time, so this needs no lock of its own.
+// The engine calls one at a time (fill_progress), so this needs no lock of its own.
 class progress_line {
  public:
   explicit progress_line(std::string what) : what_(std::move(what)) {}

@@ -56,22 +56,29 @@ void run_items(std::uint64_t count, unsigned threads, const MakeWorker& make_wor
 }
 
 // Adds up the bytes the threads have filled and tells a fill_progress, one call at a time.
+// No thread waits for another's call (a slow listener, say a terminal, only thins the calls
+// out) except the one that completes the total, so the last call always says done == total.
 class progress_counter {
  public:
   progress_counter(const fill_progress* progress, std::uint64_t total)
       : progress_(progress != nullptr && *progress ? progress : nullptr), total_(total) {}
   void add(std::uint64_t bytes) {
     if (progress_ == nullptr) return;
-    const std::lock_guard lock(mutex_);
-    done_ += bytes;
-    (*progress_)(done_, total_);
+    std::unique_lock lock(mutex_, std::defer_lock);
+    if (done_.fetch_add(bytes) + bytes == total_) lock.lock();
+    else if (!lock.try_lock()) return;
+    const std::uint64_t done = done_.load();
+    if (done <= told_) return;  // a later piece's call already counted this one
+    told_ = done;
+    (*progress_)(done, total_);
   }
 
  private:
   const fill_progress* progress_;
   std::uint64_t total_;
+  std::atomic<std::uint64_t> done_{0};
   std::mutex mutex_;
-  std::uint64_t done_ = 0;
+  std::uint64_t told_ = 0;  // guarded by mutex_
 };
 
 [[noreturn]] void throw_short(const read_job& job, std::uint64_t at, std::uint64_t got) {

@@ -38,7 +38,7 @@ struct read_job {
 inline constexpr std::uint64_t read_piece = std::uint64_t{8} << 20;
 
 /// Runs every job, with threads threads (0 = one per CPU) taking read_piece-sized pieces,
-/// telling progress (when given and not empty) after each piece. The first error stops the
+/// telling progress (when given and not empty) as pieces land. The first error stops the
 /// others and is rethrown.
 /// @throws os_error "pread(<file>, …)", no_space_error "copy_file_range(<file> → <out_file>)"; format_error "<file>: file ends at …" when a file is
 ///         shorter than a job needs
@@ -50,7 +50,7 @@ void parallel_pread(std::span<const read_job> jobs, unsigned threads, const fill
 /// a small per-thread buffer when it goes to a file), hashed while it is still in cache, and
 /// written (pwrite). Bytes of the region that no job
 /// covers are hashed as zeros (pre: they are, or will be, zeros in the file). progress (when
-/// given and not empty) hears of each chunk done, out of region_size bytes.
+/// given and not empty) hears of the chunks done, out of region_size bytes.
 /// @returns the digest of every checksum chunk of the region, in order
 /// @throws as parallel_pread (ENOSPC from pwrite: no_space_error)
 [[nodiscard]] std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::uint64_t region_offset,

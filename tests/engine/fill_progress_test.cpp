@@ -53,7 +53,8 @@ class FillProgressTest : public ::testing::Test {
 
 TYPED_TEST_SUITE(FillProgressTest, test::all_backings, test::backing_names);
 
-// Checks that the calls count up, one at a time, to the fill's total.
+// Checks that the calls count up, one at a time, to the fill's total (a piece that lands
+// during another call is counted by a later one, so the steps may differ).
 void expect_counts_up_to(const progress_log& log, std::uint64_t total) {
   ASSERT_GT(log.calls.size(), 1u) << "a 40 MiB fill is told more than once";
   EXPECT_FALSE(log.overlapped);

@@ -50,8 +50,9 @@ struct placement {
 };
 
 /// How far a fill from files has come (draft::read_from_file, formats::fill): bytes filled so
-/// far and the fill's total. Called from the filling threads, one call at a time, after each
-/// piece of a few MiB, so it costs nothing next to the copy; it must be quick and not throw.
+/// far and the fill's total. Called from the filling threads, one call at a time, after pieces
+/// of 8 or 16 MiB; a thread never waits for another's call (a piece that lands meanwhile is
+/// counted by the next one), and the last call has done == total. It must not throw.
 using fill_progress = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
 /// How to create a segment.
