@@ -2,27 +2,39 @@
 // The `onecopy` command: each subcommand lives in its own file and registers itself here.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "console.hpp"
+
 namespace onecopy::cli {
 
-/// What a subcommand does once its arguments are parsed; returns the exit code.
-using action = std::function<int()>;
+/// What a subcommand does once its arguments are parsed, saying what -q/-v let it say on out;
+/// returns the exit code.
+using action = std::function<int(const console& out)>;
 
 /// The subcommands and their actions.
 class registry {
  public:
-  void add(CLI::App* sub, action run) { commands_.emplace_back(sub, std::move(run)); }
-  [[nodiscard]] const std::vector<std::pair<CLI::App*, action>>& commands() const { return commands_; }
+  struct command {
+    CLI::App* sub;
+    action run;
+    verbosity level = verbosity::normal;  ///< set by -q/-v while parsing
+  };
+  /// Registers sub and what it runs, and gives sub -q/--quiet and -v/--verbose.
+  void add(CLI::App* sub, action run) {
+    auto& c = commands_.emplace_back(command{sub, std::move(run)});
+    add_verbosity_flags(sub, c.level);
+  }
+  [[nodiscard]] const std::deque<command>& commands() const { return commands_; }
 
  private:
-  std::vector<std::pair<CLI::App*, action>> commands_;
+  std::deque<command> commands_;  // a deque: the flags keep each level's address
 };
 
 // One per file: cli/<name>.cpp.

@@ -53,11 +53,11 @@ std::vector<std::string> hints(const segment_info& info) {
           "make random lookups up to 3x faster. Once per boot: sudo onecopy setup --hugepages 2G"};
 }
 
-int run_demo(const demo_args& a) {
+int run_demo(const demo_args& a, const console& out) {
   using clock = std::chrono::steady_clock;
   if (a.workers < 1 || a.workers > 256) throw usage_error(fmt::format("--workers {}: use 1 to 256", a.workers));
   const std::uint64_t bytes = parse_size(a.size);
-  store s = store::from_environment();
+  store s = open_store(out);
   const std::string name = fmt::format("onecopy-demo-{}", ::getpid());
 
   const auto t0 = clock::now();
@@ -154,13 +154,13 @@ void add_demo(CLI::App& app, registry& r) {
   sub->add_option("--size", a->size, "Segment size")->capture_default_str();
   sub->add_option("--workers", a->workers, "Worker processes")->capture_default_str();
   sub->add_flag("--json", a->json, "Print the figures as one JSON object");
-  r.add(sub, [a] { return run_demo(*a); });
+  r.add(sub, [a](const console& out) { return run_demo(*a, out); });
 
   auto name = std::make_shared<std::string>();
   auto* reader = app.add_subcommand("__reader", "");  // internal: a demo/bench worker
   reader->group("");
   reader->add_option("NAME", *name)->required();
-  r.add(reader, [name] { return fleet::reader_main(*name); });
+  r.add(reader, [name](const console&) { return fleet::reader_main(*name); });
 }
 
 }  // namespace onecopy::cli

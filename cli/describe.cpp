@@ -2,7 +2,6 @@
 #include "describe.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <ctime>
 #include <map>
 #include <set>
@@ -14,6 +13,11 @@
 namespace onecopy::cli {
 
 std::string checksum_text(std::uint64_t checksum) { return fmt::format("{:016x}", checksum); }
+
+std::string rate_text(std::uint64_t bytes, double seconds) {
+  if (seconds <= 0) return "-";
+  return fmt::format("{:.2f} GB/s", static_cast<double>(bytes) / seconds / 1e9);
+}
 
 std::string time_text(std::int64_t ns) {
   const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
@@ -97,12 +101,11 @@ nlohmann::json info_json(const segment_info& info) {
 }
 
 void print_put_diagnostics(const create_report& report, const std::vector<std::string>& extra_warnings,
-                           bool quiet) {
-  if (quiet) return;
+                           const console& out) {
   std::set<std::string> said;
   auto say = [&](std::string_view kind, const std::string& text) {
-    std::string line = fmt::format("onecopy put: {}: {}\n", kind, text);
-    if (said.insert(line).second) std::fputs(line.c_str(), stderr);
+    std::string line = fmt::format("{}: {}", kind, text);
+    if (said.insert(line).second) out.note(line);
   };
   for (const auto& f : report.fallbacks) say("fallback", f);
   for (const auto& w : report.warnings) say("warning", w);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "console.hpp"
 #include "onecopy/engine/draft.hpp"
 #include "onecopy/engine/segment_info.hpp"
 
@@ -28,11 +29,13 @@ namespace onecopy::cli {
 [[nodiscard]] std::string tensor_table(const std::vector<tensor_entry>& tensors, std::string_view indent = "  ");
 /// 16 lowercase hex digits.
 [[nodiscard]] std::string checksum_text(std::uint64_t checksum);
-/// put's diagnostics (the report's fallbacks and warnings, then extra warnings) on stderr as
-/// "onecopy put: fallback: …" / "onecopy put: warning: …", each distinct line once (replicas
-/// repeat theirs); nothing when quiet. stdout stays the result.
+/// put's diagnostics (the report's fallbacks and warnings, then extra warnings) as notes:
+/// "onecopy put: fallback: …" / "onecopy put: warning: …" on stderr, each distinct line once
+/// (replicas repeat theirs); nothing with -q. stdout stays the result.
 void print_put_diagnostics(const create_report& report, const std::vector<std::string>& extra_warnings,
-                           bool quiet);
+                           const console& out);
+/// "1.23 GB/s" (decimal, as disks and networks are quoted), or "-" when seconds <= 0.
+[[nodiscard]] std::string rate_text(std::uint64_t bytes, double seconds);
 /// ISO-8601 UTC from Unix nanoseconds.
 [[nodiscard]] std::string time_text(std::int64_t ns);
 

@@ -11,8 +11,8 @@ void add_gc(CLI::App& app, registry& r) {
   auto json = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("gc", "Remove orphaned temp files, unused --when-unused segments and stale locks");
   sub->add_flag("--json", *json, "Print JSON");
-  r.add(sub, [json] {
-    store s = store::from_environment();
+  r.add(sub, [json](const console& out) {
+    store s = open_store(out);
     const auto report = s.gc();
     if (*json) {
       nlohmann::json j;
@@ -31,7 +31,8 @@ void add_gc(CLI::App& app, registry& r) {
     for (const auto& p : report.removed_temp_files) fmt::print("removed temp file {}\n", p.string());
     for (const auto& n : report.removed_unused_segments) fmt::print("removed unused segment {}\n", n);
     // Planted files (a FIFO, symlink… where a segment or lock belongs): left alone, reported.
-    for (const auto& p : report.skipped) fmt::print(stderr, "onecopy gc: skipped {}: {}\n", p.path.string(), p.what);
+    for (const auto& p : report.skipped) out.note(fmt::format("skipped {}: {}", p.path.string(), p.what));
+    for (const auto& p : report.removed_lock_files) out.detail(fmt::format("removed lock file {}", p.string()));
     fmt::print("gc: {} temp file(s), {} unused segment(s), {} lock file(s) removed\n",
                report.removed_temp_files.size(), report.removed_unused_segments.size(),
                report.removed_lock_files.size());

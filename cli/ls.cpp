@@ -10,22 +10,22 @@
 namespace onecopy::cli {
 namespace {
 
-int run_ls(bool json) {
-  const store s = store::from_environment();
+int run_ls(bool json, const console& out) {
+  const store s = open_store(out);
   const auto entries = s.list();
   // Planted files are left out of the list and named on stderr, so one cannot hide silently.
   for (const auto& p : s.problems())
-    if (p.foreign) fmt::print(stderr, "onecopy ls: skipped {}: {}\n", p.path.string(), p.what);
+    if (p.foreign) out.note(fmt::format("skipped {}: {}", p.path.string(), p.what));
   if (json) {
-    nlohmann::json out = nlohmann::json::array();
+    nlohmann::json list = nlohmann::json::array();
     for (const auto& e : entries) {
       auto j = info_json(e.info);
       j["name"] = e.name;
       j["path"] = e.path.string();
       j["mapped_by"] = e.mapped_by;
-      out.push_back(std::move(j));
+      list.push_back(std::move(j));
     }
-    print_json(out);
+    print_json(list);
     return 0;
   }
   if (entries.empty()) {
@@ -47,7 +47,7 @@ void add_ls(CLI::App& app, registry& r) {
   auto json = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("ls", "List published segments");
   sub->add_flag("--json", *json, "Print a JSON array");
-  r.add(sub, [json] { return run_ls(*json); });
+  r.add(sub, [json](const console& out) { return run_ls(*json, out); });
 }
 
 }  // namespace onecopy::cli

@@ -14,6 +14,7 @@
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/units.hpp"
+#include "progress.hpp"
 #include "put_plan.hpp"
 
 namespace onecopy::cli {
@@ -31,7 +32,6 @@ struct put_args {
   bool replace = false;
   bool when_unused = false;
   bool json = false;
-  bool quiet = false;
   unsigned threads = 0;
   put_plan_args plan;  // --gpus --cpus --budget --explain (put_plan.hpp)
 };
@@ -68,17 +68,18 @@ layout raw_layout(const put_args& a, std::uint64_t bytes) {
   return l;
 }
 
-create_options options_of(const put_args& a) {
+create_options options_of(const put_args& a, const console& out) {
   create_options opts;
   opts.pages = parse_page_size(a.pages);
   opts.strict = a.strict;
   opts.replace = a.replace;
   opts.remove_when_unused = a.when_unused;
   opts.threads = a.threads;
+  opts.on_fill = terminal_progress(out, "put " + a.name);
   return opts;
 }
 
-int run_put(const put_args& a) {
+int run_put(const put_args& a, const console& out) {
   using clock = std::chrono::steady_clock;
   if (a.files.empty() == a.zeros.empty())
     throw usage_error("give either FILE or --zeros SIZE (exactly one)");
@@ -87,7 +88,7 @@ int run_put(const put_args& a) {
       throw usage_error("--dtype and --shape describe raw files; tensor files carry their own");
     // Placement is planned once the loader knows the bundle's size.
     std::optional<put_plan> planned;
-    return put_tensor_files(a.name, a.files, options_of(a), a.json, a.quiet,
+    return put_tensor_files(a.name, a.files, options_of(a, out), a.json, out,
                             [&](std::uint64_t bytes, create_options& opts) {
                               planned = plan_put(a.name, a.numa, a.pages, a.strict, a.plan, bytes, opts, a.json);
                               return planned->create;
@@ -104,20 +105,23 @@ int run_put(const put_args& a) {
     bytes = st->size;
   }
   const layout l = raw_layout(a, bytes);
-  create_options opts = options_of(a);
+  create_options opts = options_of(a, out);
   const put_plan planned = plan_put(a.name, a.numa, a.pages, a.strict, a.plan, l.data_size(), opts, a.json);
   if (!planned.create) return 0;
 
-  store s = store::from_environment();
+  store s = open_store(out);
   const auto t0 = clock::now();
   draft d = s.create(a.name, l, opts);
   const auto t1 = clock::now();
+  auto secs = [](auto a0, auto a1) { return std::chrono::duration<double>(a1 - a0).count(); };
+  for (const auto& f : d.unpublished_files()) out.detail(fmt::format("draft {} in {}", f.string(), format_seconds(secs(t0, t1))));
   if (!file.empty()) d.read_from_file(file, 0, 0, bytes);  // --zeros: publish allocates zeros
   const auto t2 = clock::now();
+  if (!file.empty()) out.detail(fmt::format("filled from {} in {} ({})", file, format_seconds(secs(t1, t2)), rate_text(bytes, secs(t1, t2))));
   const create_report report = d.report();
   segment seg = std::move(d).publish();
   const auto t3 = clock::now();
-  auto secs = [](auto a0, auto a1) { return std::chrono::duration<double>(a1 - a0).count(); };
+  out.detail(fmt::format("published {} in {} (checksum, seal, rename)", seg.path().string(), format_seconds(secs(t2, t3))));
 
   if (a.json) {
     auto j = info_json(seg.info());
@@ -132,7 +136,7 @@ int run_put(const put_args& a) {
     print_json(j);
     return 0;
   }
-  print_put_diagnostics(report, {}, a.quiet);
+  print_put_diagnostics(report, {}, out);
   fmt::print("put {}: {}, pages {}\n  path {}\n", seg.name(), format_bytes(seg.info().data_size),
              pages_text(seg.info()), seg.path().string());
   fmt::print("  placement {}, pages per node: {}\n", seg.info().where.to_string(),
@@ -146,9 +150,9 @@ int run_put(const put_args& a) {
 }
 
 // The engine says that a name exists; the CLI says how to get past it, in its own spelling.
-int run_put_with_hints(const put_args& a) {
+int run_put_with_hints(const put_args& a, const console& out) {
   try {
-    return run_put(a);
+    return run_put(a, out);
   } catch (const os_error& e) {
     if (e.err() != EEXIST || a.replace) throw;
     std::string path;
@@ -182,8 +186,7 @@ void add_put(CLI::App& app, registry& r) {
   sub->add_flag("--when-unused", a->when_unused, "Let 'onecopy gc' remove it once no process maps it");
   sub->add_option("--threads", a->threads, "Threads for populate, fill and checksum (default: all usable CPUs)");
   sub->add_flag("--json", a->json, "Print the result as JSON");
-  sub->add_flag("-q,--quiet", a->quiet, "Print no diagnostics (page-size fallbacks, warnings) on stderr");
-  r.add(sub, [a] { return run_put_with_hints(*a); });
+  r.add(sub, [a](const console& out) { return run_put_with_hints(*a, out); });
 }
 
 }  // namespace onecopy::cli

@@ -15,11 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string gb_per_second(std::uint64_t bytes, double seconds) {
-  if (seconds <= 0) return "-";
-  return fmt::format("{:.2f} GB/s", static_cast<double>(bytes) / seconds / 1e9);
-}
-
 // The metadata as the files had it: the fingerprint is for programs, not for reading.
 std::string metadata_without_source(const std::string& metadata) {
   if (metadata.empty()) return metadata;
@@ -43,17 +38,21 @@ bool is_tensor_input(const std::vector<std::string>& inputs) {
 }
 
 int put_tensor_files(const std::string& name, const std::vector<std::string>& inputs,
-                     create_options opts, bool json, bool quiet, const plan_placement& place) {
+                     create_options opts, bool json, const console& out, const plan_placement& place) {
   const std::vector<fs::path> paths(inputs.begin(), inputs.end());
   // A model directory's config and tokenizer files travel with its weights, and the sources'
   // fingerprint lets onecopy.open_or_put tell whether an existing bundle came from them.
   const formats::load_plan plan =
       formats::plan_load(paths, {.keep_small_files = true, .record_source = true});
   if (!place(plan.bytes(), opts)) return 0;
-  store s = store::from_environment();
+  store s = open_store(out);
   const formats::load_result r = formats::load_into(s, name, plan, opts);
   const auto& info = r.segment.info();
   const std::uint64_t bytes = plan.bytes();
+  out.detail(fmt::format("loaded {} file{} into {}: create {}, fill {} ({}), publish {}", plan.files.size(),
+                         plan.files.size() == 1 ? "" : "s", r.segment.path().string(), format_seconds(r.create_seconds),
+                         format_seconds(r.fill_seconds), rate_text(bytes, r.fill_seconds),
+                         format_seconds(r.publish_seconds)));
 
   if (json) {
     auto j = info_json(info);
@@ -76,7 +75,7 @@ int put_tensor_files(const std::string& name, const std::vector<std::string>& in
     print_json(j);
     return 0;
   }
-  print_put_diagnostics(r.report, plan.warnings, quiet);
+  print_put_diagnostics(r.report, plan.warnings, out);
   // The kept small files are u8 entries of the table: count them apart from the tensors.
   std::vector<tensor_entry> tensors;
   for (const auto& t : info.tensors)
@@ -100,7 +99,7 @@ int put_tensor_files(const std::string& name, const std::vector<std::string>& in
   fmt::print("  checksum {}   create {} (populate {}), fill {} ({}), publish {}\n",
              checksum_text(info.checksum), format_seconds(r.create_seconds),
              format_seconds(r.report.populate_seconds), format_seconds(r.fill_seconds),
-             gb_per_second(bytes, r.fill_seconds), format_seconds(r.publish_seconds));
+             rate_text(bytes, r.fill_seconds), format_seconds(r.publish_seconds));
   return 0;
 }
 

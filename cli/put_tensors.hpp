@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "console.hpp"
 #include "onecopy/engine/options.hpp"
 
 namespace onecopy::cli {
@@ -19,10 +20,10 @@ namespace onecopy::cli {
 /// Sets the placement in opts for a segment of bytes; false means plan only, create nothing.
 using plan_placement = std::function<bool(std::uint64_t bytes, create_options& opts)>;
 
-/// Loads inputs into segment name, prints what it did (text or JSON; diagnostics on stderr
-/// unless quiet); returns the exit code.
+/// Loads inputs into segment name, prints what it did (text or JSON; diagnostics and details
+/// on out); returns the exit code.
 /// @throws what formats::plan_load and formats::load_into throw
 int put_tensor_files(const std::string& name, const std::vector<std::string>& inputs,
-                     create_options opts, bool json, bool quiet, const plan_placement& place);
+                     create_options opts, bool json, const console& out, const plan_placement& place);
 
 }  // namespace onecopy::cli

@@ -18,14 +18,18 @@ struct rm_args {
   bool force = false;
 };
 
-int run_rm(const rm_args& a) {
-  store s = store::from_environment();
+int run_rm(const rm_args& a, const console& out) {
+  store s = open_store(out);
   int code = 0;
   for (const auto& n : a.names) {
     try {
       s.remove(n);
+      out.detail(fmt::format("removed {}", n));
     } catch (const os_error& e) {
-      if (a.force && e.err() == ENOENT) continue;
+      if (a.force && e.err() == ENOENT) {
+        out.detail(fmt::format("{}: not there (--force)", n));
+        continue;
+      }
       std::fprintf(stderr, "onecopy rm: %s\n", e.what());
       code = 1;
     } catch (const std::exception& e) {  // a bad name: said, and the others still go
@@ -44,7 +48,7 @@ void add_rm(CLI::App& app, registry& r) {
   sub->add_option("NAME", a->names, "Segment names; each is removed, failures are reported "
                   "(exit 1 if any)")->required();
   sub->add_flag("-f,--force", a->force, "Ignore names that do not exist");
-  r.add(sub, [a] { return run_rm(*a); });
+  r.add(sub, [a](const console& out) { return run_rm(*a, out); });
 }
 
 }  // namespace onecopy::cli

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "console.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/kernels/gpu.hpp"
 #include "onecopy/serve/client.hpp"
@@ -21,7 +22,6 @@ struct serve_args {
   std::string socket;
   bool status = false;
   bool json = false;
-  bool verbose = false;
   std::string seal;    // ask the running server to hold this segment sealed
   std::string unseal;  // ask it to drop its sealed copy
   bool keep_store_file = false;
@@ -88,20 +88,20 @@ int run_status(const serve_args& a) {
   return 0;
 }
 
-int run_serve(const serve_args& a) {
+int run_serve(const serve_args& a, const console& out) {
   if (a.status) return run_status(a);
   if (!a.seal.empty() || !a.unseal.empty()) return run_seal(a);
   // The GPU state in one line; a host without CUDA is served all the same (host segments).
   const auto& gpu = gpu::probe();
   if (gpu.available)
-    for (const auto& line : gpu::describe(gpu)) fmt::print(stderr, "onecopy serve: {}\n", line);
+    for (const auto& line : gpu::describe(gpu)) out.note(line);
   else
-    fmt::print(stderr, "onecopy serve: {}; serving host segments only\n", gpu.reason);
+    out.note(fmt::format("{}; serving host segments only", gpu.reason));
   serve::server_options opts;
   opts.socket = a.socket;
   opts.handle_signals = true;
-  opts.verbose = a.verbose;
-  serve::server srv(store::from_environment(), opts);
+  opts.verbose = out.verbose();  // one line per connection and request
+  serve::server srv(open_store(out), opts);
   // One line on stdout when ready: scripts and tests wait for it.
   fmt::print("onecopy serve: listening on {} (pid {})\n", srv.socket_path().string(), ::getpid());
   std::fflush(stdout);
@@ -123,8 +123,7 @@ void add_serve(CLI::App& app, registry& r) {
   auto* unseal = sub->add_option("--unseal", a->unseal, "Ask the running server to drop its sealed copy of NAME");
   seal->excludes(unseal);
   sub->add_flag("--json", a->json, "With --status, --seal or --unseal: print JSON");
-  sub->add_flag("-v,--verbose", a->verbose, "Log connections and requests on stderr");
-  r.add(sub, [a] { return run_serve(*a); });
+  r.add(sub, [a](const console& out) { return run_serve(*a, out); });
 }
 
 }  // namespace onecopy::cli

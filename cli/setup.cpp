@@ -271,8 +271,9 @@ void add_setup(CLI::App& app, registry& r) {
   sub->add_flag("--dry-run", a->dry_run, "Print what would be done, change nothing");
   sub->add_flag("--force", a->force, "With --undo: unmount even if segments remain (they are lost)");
   sub->footer("Config: $ONECOPY_CONF, default /etc/onecopy.conf. Mounts and pools last until reboot.");
-  r.add(sub, [a] {
+  r.add(sub, [a](const console& out) {
     setup_run run(*a);
+    out.detail(fmt::format("config {}", config_path().string()));
     return a->undo ? run.undo() : run.apply();
   });
 }

@@ -10,8 +10,8 @@
 namespace onecopy::cli {
 namespace {
 
-int run_stat(const std::string& name, bool json, int node) {
-  const store s = store::from_environment();
+int run_stat(const std::string& name, bool json, int node, const console& out) {
+  const store s = open_store(out);
   attach_options how;
   how.node = node;
   const segment seg = s.attach(name, how);
@@ -81,7 +81,7 @@ void add_stat(CLI::App& app, registry& r) {
   sub->add_option("NAME", *name, "Segment name")->required();
   sub->add_flag("--json", *json, "Print JSON");
   sub->add_option("--node", *node, "For a replicated segment: show the replica of node N (default: this node's)");
-  r.add(sub, [name, json, node] { return run_stat(*name, *json, *node); });
+  r.add(sub, [name, json, node](const console& out) { return run_stat(*name, *json, *node, out); });
 }
 
 }  // namespace onecopy::cli

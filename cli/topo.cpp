@@ -55,12 +55,15 @@ std::string cuda_text(const topology& t) {
   return out;
 }
 
-int run_topo(const topo_args& a) {
+int run_topo(const topo_args& a, const console& out) {
   if (!a.input.empty() && !a.synthetic.empty()) throw usage_error("give --input or --synthetic, not both");
   if (a.summary && (a.json || !a.plan_size.empty())) throw usage_error("--summary is a text overview: no --json or --plan with it");
   const topology t = !a.input.empty()       ? topology::from_xml(a.input)
                      : !a.synthetic.empty() ? topology::from_synthetic(a.synthetic)
                                             : topology::live();
+  out.detail(fmt::format("topology: {}", !a.input.empty()       ? "hwloc XML " + a.input
+                                         : !a.synthetic.empty() ? "synthetic \"" + a.synthetic + "\""
+                                                                : std::string("this host (hwloc and /sys)")));
 
   std::optional<plan_request> request;
   if (!a.plan_size.empty()) {
@@ -86,7 +89,7 @@ int run_topo(const topo_args& a) {
   std::string store_problem;
   if (t.source() == topology_source::live) {
     try {
-      const store s = store::from_environment();
+      const store s = open_store(out);
       segments = resident(s.list());
       for (const auto& b : s.backings()) store_dir += (store_dir.empty() ? "" : ", ") + b.dir.string();
     } catch (const std::exception& e) {
@@ -136,7 +139,7 @@ void add_topo(CLI::App& app, registry& r) {
   g->add_option("--budget", a->budget, "Host memory all copies may use (default: half the free memory)");
   g->add_flag("--strict", a->strict, "Fail instead of falling back to smaller pages or fewer copies");
   g->add_option("--name", a->name, "Segment name shown in replica file names")->capture_default_str();
-  r.add(sub, [a] { return run_topo(*a); });
+  r.add(sub, [a](const console& out) { return run_topo(*a, out); });
 }
 
 }  // namespace onecopy::cli

@@ -12,13 +12,15 @@
 namespace onecopy::cli {
 namespace {
 
-int run_verify(const std::string& name, bool json) {
-  const store s = store::from_environment();
+int run_verify(const std::string& name, bool json, const console& out) {
+  const store s = open_store(out);
   const segment seg = s.attach(name);
   const auto start = std::chrono::steady_clock::now();
   const auto sum = seg.compute_checksum();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool ok = sum == seg.info().checksum;
+  out.detail(fmt::format("hashed {} at {:.2f} GB/s", seg.path().string(),
+                         secs > 0 ? static_cast<double>(seg.info().data_size) / secs / 1e9 : 0.0));
   if (json) {
     print_json({{"name", seg.name()}, {"ok", ok}, {"expected", checksum_text(seg.info().checksum)},
                 {"computed", checksum_text(sum)}, {"bytes", seg.info().data_size}, {"seconds", secs}});
@@ -40,7 +42,7 @@ void add_verify(CLI::App& app, registry& r) {
   auto* sub = app.add_subcommand("verify", "Recompute a segment's checksum and compare");
   sub->add_option("NAME", *name, "Segment name")->required();
   sub->add_flag("--json", *json, "Print JSON");
-  r.add(sub, [name, json] { return run_verify(*name, *json); });
+  r.add(sub, [name, json](const console& out) { return run_verify(*name, *json, out); });
 }
 
 }  // namespace onecopy::cli

@@ -2,7 +2,7 @@
 # ONECOPY_CUDA=AUTO|ON|OFF: AUTO enables CUDA when nvcc is found. Sets ONECOPY_HAVE_CUDA and,
 # for the host-compiled kernels, ONECOPY_CCCL_INCLUDE_DIR (Thrust/CUB/libcu++ of CUDA >= 13 live
 # in include/cccl, which FindCUDAToolkit of CMake 3.25 does not add). Facts behind each line:
-# /work/shared/gpu-notes.md V8, V10, V11.
+# docs/gpu.md, "Device copies: the sequences and why" (Building).
 set(ONECOPY_CUDA "AUTO" CACHE STRING "Build the CUDA path: AUTO (when nvcc is found), ON or OFF")
 
 # ONECOPY_CUDA_ARCHS picks CMAKE_CUDA_ARCHITECTURES when that is not given (see

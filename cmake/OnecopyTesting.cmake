@@ -16,17 +16,23 @@ function(onecopy_add_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
-  # Every test runs with a private store (ONECOPY_DIR is set per test by the fixtures) and
-  # without any host-wide configuration leaking in.
-  set(labels "")
-  if(T_LABELS)
-    set(labels LABELS "${T_LABELS}")
-  endif()
   gtest_discover_tests(${T_NAME}
     DISCOVERY_TIMEOUT 60
-    PROPERTIES TIMEOUT ${T_TIMEOUT} ${labels}
-               SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
-               ENVIRONMENT "ONECOPY_CONF=/nonexistent/onecopy.conf;ASAN_OPTIONS=detect_leaks=1:abort_on_error=0")
+    TEST_LIST ${T_NAME}_TESTS
+    PROPERTIES TIMEOUT ${T_TIMEOUT} SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+  # Every test runs with a private store (ONECOPY_DIR is set per test by the fixtures) and
+  # without any host-wide configuration leaking in. Properties whose value is a list (two
+  # labels, two variables) cannot go through PROPERTIES above: CMake 3.25 passes each element
+  # as an argument of its own, which shifts the pairs (a second label and the environment were
+  # lost that way). So they are set by a file ctest reads after the discovered tests.
+  set(properties "${CMAKE_CURRENT_BINARY_DIR}/${T_NAME}_properties.cmake")
+  file(WRITE ${properties}
+    "if(${T_NAME}_TESTS)\n"
+    "  set_tests_properties(\${${T_NAME}_TESTS} PROPERTIES\n"
+    "    ENVIRONMENT \"ONECOPY_CONF=/nonexistent/onecopy.conf;ASAN_OPTIONS=detect_leaks=1:abort_on_error=0\"\n"
+    "    LABELS \"${T_LABELS}\")\n"
+    "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${properties})
 endfunction()
 
 # onecopy_python_test_setup(): for the suites that run Python (tests/python, tests/docs), sets in

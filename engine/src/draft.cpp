@@ -159,10 +159,10 @@ void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned 
       job.out = d.map.data() + job.out_offset;
       job.out_fd = -1;
     }
-    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads);
+    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads, &d.opts.on_fill);
     else {
       d.digests.clear();
-      parallel_pread(jobs, threads);
+      parallel_pread(jobs, threads, &d.opts.on_fill);
     }
     return;
   }
@@ -175,10 +175,10 @@ void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned 
   }
   try {
     // The first write of the draft checksums while it copies; later ones make publish read back.
-    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads);
+    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads, &d.opts.on_fill);
     else {
       d.digests.clear();
-      parallel_pread(jobs, threads);
+      parallel_pread(jobs, threads, &d.opts.on_fill);
     }
   } catch (const no_space_error& e) {
     throw_no_space(d, e.what());

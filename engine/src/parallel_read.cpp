@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -53,6 +54,32 @@ void run_items(std::uint64_t count, unsigned threads, const MakeWorker& make_wor
   }
   if (error) std::rethrow_exception(error);
 }
+
+// Adds up the bytes the threads have filled and tells a fill_progress, one call at a time.
+// No thread waits for another's call (a slow listener, say a terminal, only thins the calls
+// out) except the one that completes the total, so the last call always says done == total.
+class progress_counter {
+ public:
+  progress_counter(const fill_progress* progress, std::uint64_t total)
+      : progress_(progress != nullptr && *progress ? progress : nullptr), total_(total) {}
+  void add(std::uint64_t bytes) {
+    if (progress_ == nullptr) return;
+    std::unique_lock lock(mutex_, std::defer_lock);
+    if (done_.fetch_add(bytes) + bytes == total_) lock.lock();
+    else if (!lock.try_lock()) return;
+    const std::uint64_t done = done_.load();
+    if (done <= told_) return;  // a later piece's call already counted this one
+    told_ = done;
+    (*progress_)(done, total_);
+  }
+
+ private:
+  const fill_progress* progress_;
+  std::uint64_t total_;
+  std::atomic<std::uint64_t> done_{0};
+  std::mutex mutex_;
+  std::uint64_t told_ = 0;  // guarded by mutex_
+};
 
 [[noreturn]] void throw_short(const read_job& job, std::uint64_t at, std::uint64_t got) {
   throw format_error(fmt::format("{}: file ends at {} bytes, before the {} bytes needed from offset {} "
@@ -107,12 +134,16 @@ void swap_bytes(std::span<std::byte> data, unsigned unit) noexcept {
   for (std::size_t i = 0; i + unit <= data.size(); i += unit) std::reverse(&data[i], &data[i] + unit);
 }
 
-void parallel_pread(std::span<const read_job> jobs, unsigned threads) {
+void parallel_pread(std::span<const read_job> jobs, unsigned threads, const fill_progress* progress) {
   std::vector<piece> pieces;
-  for (std::size_t j = 0; j < jobs.size(); ++j)
+  std::uint64_t total = 0;
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
     for (std::uint64_t at = 0; at < jobs[j].len; at += read_piece)
       pieces.push_back({j, at, std::min(read_piece, jobs[j].len - at)});
+    total += jobs[j].len;
+  }
   if (pieces.empty()) return;
+  progress_counter counter(progress, total);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, pieces.size()));
 
@@ -123,18 +154,20 @@ void parallel_pread(std::span<const read_job> jobs, unsigned threads) {
       const read_job& job = jobs[p.job];
       if (job.out_fd >= 0) {
         copy_piece(job, p, buffer);
-        return;
+      } else {
+        // pre: pieces start at multiples of read_piece, so a swap unit never straddles two.
+        const std::size_t got = sys::pread_full(job.fd, job.out + p.at, p.len, job.file_offset + p.at, *job.file);
+        if (got != p.len) throw_short(job, p.at, got);
+        swap_bytes({job.out + p.at, p.len}, job.swap_unit);
       }
-      // pre: pieces start at multiples of read_piece, so a swap unit never straddles two.
-      const std::size_t got = sys::pread_full(job.fd, job.out + p.at, p.len, job.file_offset + p.at, *job.file);
-      if (got != p.len) throw_short(job, p.at, got);
-      swap_bytes({job.out + p.at, p.len}, job.swap_unit);
+      counter.add(p.len);
     };
   });
 }
 
 std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::uint64_t region_offset,
-                                           std::uint64_t region_size, unsigned threads) {
+                                           std::uint64_t region_size, unsigned threads,
+                                           const fill_progress* progress) {
   // Small enough to stay in cache between the read, the hash and the write (the bytes cross
   // memory once each way, as with cp's in-kernel copy), and whole 2 MiB file pieces: tmpfs
   // zero-fills the part of a new (huge or large) folio that a write leaves out.
@@ -147,6 +180,7 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
   std::vector<std::uint64_t> digests(static_cast<std::size_t>(chunks));
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::clamp<std::uint64_t>(chunks, 1, threads));
+  progress_counter counter(progress, region_size);
 
   run_items(chunks, threads, [&] {
     // Per thread: one step's buffer and a hasher.
@@ -184,6 +218,7 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
       }
       if (end > at) hasher.update_zeros(end - at);
       digests[static_cast<std::size_t>(c)] = hasher.digest();
+      counter.add(end - begin);
     };
   });
   return digests;

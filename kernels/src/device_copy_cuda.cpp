@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Device copies with CUDA: the owner's VMM (cuMemCreate + POSIX fd) or legacy-IPC copy, and a
-// client's import, own copy or zero-copy view. Sequences follow NVIDIA's memMapIPCDrv sample
-// and /work/shared/gpu-notes.md §2.2-2.3, §4.4-4.6. Untested on a GPU here: bench/gpu_smoke
-// exercises every path on the first GPU host.
+// client's import, own copy or zero-copy view. Sequences follow NVIDIA's memMapIPCDrv sample;
+// the rules behind them: docs/gpu.md, "Device copies: the sequences and why". Untested on a
+// GPU here: bench/gpu_smoke exercises every path on the first GPU host.
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // cudaHostRegister of a published segment's mapping, in chunks, timed; unregistered on
-// destruction. Facts behind the choices: /work/shared/gpu-notes.md §2.1 and §4.3.
+// destruction. Facts behind the choices: docs/gpu.md, "Host registration".
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -38,7 +38,7 @@ struct thp_backing {
 
 /// hugetlbfs with 2 MiB pages and a pool of 128 pages reserved for the test.
 struct hugetlb_2m_backing {
-  static constexpr const char* label = "hugetlbfs-2M";
+  static constexpr const char* label = "hugetlbfs_2M";  // no "-": gtest filters read it as "but not"
   scoped_hugepages pool{2 * MiB, 128};
   scoped_mount mount{"hugetlbfs", "pagesize=2M"};
   [[nodiscard]] std::string skip_reason() const {
@@ -53,7 +53,7 @@ struct hugetlb_2m_backing {
 
 /// Every backing, for TYPED_TEST_SUITE(…, all_backings, backing_names).
 using all_backings = ::testing::Types<shm_backing, thp_backing, hugetlb_2m_backing>;
-/// Names typed tests after the backing's label ("shm", "thp", "hugetlbfs-2M").
+/// Names typed tests after the backing's label ("shm", "thp", "hugetlbfs_2M").
 class backing_names {
  public:
   template <class T>

@@ -139,6 +139,7 @@ child spawn(const std::vector<std::string>& argv, const std::map<std::string, st
   if (pid == 0) {
     if (io.capture_stdout) ::dup2(out[1], STDOUT_FILENO);
     if (io.capture_stderr) ::dup2(err[1], STDERR_FILENO);
+    else if (io.stderr_to >= 0) ::dup2(io.stderr_to, STDERR_FILENO);
     if (io.stdin_pipe) ::dup2(in[0], STDIN_FILENO);
     ::execve(args[0], args.data(), envp.data());
     ::_exit(127);

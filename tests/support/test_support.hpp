@@ -94,6 +94,8 @@ struct spawn_options {
   bool capture_stdout = true;
   bool capture_stderr = false;
   bool stdin_pipe = false;
+  /// When >= 0 (and !capture_stderr): the child's stderr is this descriptor (e.g. a terminal).
+  int stderr_to = -1;
 };
 
 /// Spawns argv (argv[0] is a path) with env additions (a value of "" unsets nothing; use it as

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,12 @@ struct placement {
   friend bool operator==(const placement&, const placement&) = default;
 };
 
+/// How far a fill from files has come (draft::read_from_file, formats::fill): bytes filled so
+/// far and the fill's total. Called from the filling threads, one call at a time, after pieces
+/// of 8 or 16 MiB; a thread never waits for another's call (a piece that lands meanwhile is
+/// counted by the next one), and the last call has done == total. It must not throw.
+using fill_progress = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
 /// How to create a segment.
 struct create_options {
   page_size pages = page_size::automatic;
@@ -61,6 +68,8 @@ struct create_options {
   /// be none). The draft's bytes are the first node's replica; publish() copies them into the
   /// others. Readers attach the replica of their node. Empty: one file, "NAME".
   std::vector<int> replicate_on;
+  /// Told after each piece of a fill from files (e.g. to draw a progress line); empty: nobody.
+  fill_progress on_fill;
 };
 
 /// How to attach a segment.

@@ -3,7 +3,7 @@
 // the bundle, and the exit codes and messages of bad input.
 #include <gtest/gtest.h>
 
-#include "tensor_files.hpp"
+#include "formats/tensor_files.hpp"
 
 namespace onecopy {
 namespace {

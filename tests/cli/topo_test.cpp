@@ -3,7 +3,7 @@
 // plans), output width, the live views, and put's planner options with a private store.
 //
 // Regenerate the golden files after an intended output change (then review the diff):
-//   ONECOPY_UPDATE_GOLDEN=1 build/dev/tests/topology/topo_cli_tests --gtest_filter='*TopoGolden*'
+//   ONECOPY_UPDATE_GOLDEN=1 build/dev/tests/cli/cli_topo_test --gtest_filter='*TopoGolden*'
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 using test::run_onecopy;
 
 const fs::path source_dir = ONECOPY_SOURCE_DIR;
-const fs::path golden_dir = source_dir / "tests/topology/golden";
+const fs::path golden_dir = source_dir / "tests/cli/golden/topo";
 
 std::size_t columns(const std::string& line) {
   std::size_t n = 0;
