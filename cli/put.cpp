@@ -25,7 +25,7 @@ struct put_args {
   std::string zeros;
   std::string dtype_text;
   std::string shape_text;
-  std::string numa = "none";
+  std::string numa = "auto";  // as Python's put(numa="auto"): docs/how-it-works.md says why
   std::string pages = "auto";
   bool strict = false;
   bool replace = false;
@@ -70,8 +70,6 @@ layout raw_layout(const put_args& a, std::uint64_t bytes) {
 
 create_options options_of(const put_args& a) {
   create_options opts;
-  opts.pages = parse_page_size(a.pages);
-  opts.strict = a.strict;
   opts.replace = a.replace;
   opts.remove_when_unused = a.when_unused;
   opts.threads = a.threads;
@@ -173,8 +171,9 @@ void add_put(CLI::App& app, registry& r) {
   sub->add_option("--zeros", a->zeros, "Create SIZE bytes of zeros instead of reading a file (e.g. 1GiB)");
   sub->add_option("--dtype", a->dtype_text, "Element type of the array: u8 i8 u16 i16 u32 i32 u64 i64 f16 bf16 f32 f64 bool");
   sub->add_option("--shape", a->shape_text, "Array shape, comma-separated (e.g. 1024,768)");
-  sub->add_option("--numa", a->numa, "NUMA placement: none, bind:N[,M], interleave[:N,M], or planned: auto, "
-                  "replicate[:N,M] (one file per node), local")->capture_default_str();
+  sub->add_option("--numa", a->numa, "NUMA placement: auto (the planner decides from the topology and the "
+                  "size), replicate[:N,M] (one file per node), bind:N[,M], interleave[:N,M], local (first touch)")
+      ->capture_default_str();
   add_put_plan_options(sub, a->plan);
   sub->add_option("--pages", a->pages, "Page size: auto, 1g, 2m, thp, 4k")->capture_default_str();
   sub->add_flag("--strict", a->strict, "Fail instead of falling back to smaller pages");

@@ -48,8 +48,11 @@ void pin_to(const std::vector<int>& cpus) {
 }  // namespace
 
 placement resolve_placement(const placement& where) {
+  if (where.policy == numa_policy::automatic || where.policy == numa_policy::replicate)
+    throw usage_error(fmt::format("placement {} is a request, not a policy a file can have: let "
+                                  "choose_placement() decide it (or set replicate_on)", where.to_string()));
   placement p = where;
-  if (p.policy == numa_policy::none) {
+  if (p.policy == numa_policy::local) {
     p.nodes.clear();
     return p;
   }
@@ -65,7 +68,7 @@ placement resolve_placement(const placement& where) {
 }
 
 void apply_policy(std::span<std::byte> range, const placement& where) {
-  if (where.policy == numa_policy::none || range.empty()) return;
+  if (where.policy == numa_policy::local || range.empty()) return;
   unsigned long mask[max_nodes / (8 * sizeof(unsigned long))] = {};
   constexpr int bits = 8 * sizeof(unsigned long);
   for (int n : where.nodes) mask[n / bits] |= 1ul << (n % bits);

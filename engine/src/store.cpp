@@ -426,6 +426,7 @@ std::unique_ptr<draft::impl> new_draft(std::string file_name, const layout& l, c
   d->report.where = detail::resolve_placement(where);
   d->info = plan_segment_file(l, opts.metadata);
   d->info.where = d->report.where;
+  d->info.asked = opts.asked.value_or(opts.replicate_on.empty() ? where.policy : numa_policy::replicate);
   d->info.remove_when_unused = opts.remove_when_unused;
   d->info.creator_pid = ::getpid();
   d->info.creator_uid = ::geteuid();
