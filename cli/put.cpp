@@ -98,7 +98,7 @@ int run_put(const put_args& a) {
     bytes = parse_size(a.zeros);
   } else {
     const auto st = sys::lstat_if_exists(file);
-    if (!st) throw os_error(ENOENT, fmt::format("input {}", file));
+    if (!st) throw os_error(ENOENT, fmt::format("input {}", file), file);
     bytes = st->size;
   }
   const layout l = raw_layout(a, bytes);

@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <utility>
 #include <string_view>
 
 namespace onecopy {
@@ -45,6 +46,9 @@ os_error::os_error(int err, const std::string& what)
     : std::system_error(err, std::generic_category(), what), call_(call_of(what)) {
   if (!call_.empty()) path_ = path_of(what, call_);
 }
+
+os_error::os_error(int err, const std::string& what, std::filesystem::path path)
+    : std::system_error(err, std::generic_category(), what), call_(call_of(what)), path_(std::move(path)) {}
 
 void throw_os_error(int err, const std::string& what) {
   switch (err) {

@@ -143,19 +143,19 @@ sys::unique_fd open_private_dir(const std::filesystem::path& dir, std::string_vi
   } catch (const os_error& e) {
     if (e.err() != ENOTDIR) throw;
     throw permission_error(ENOTDIR, fmt::format("store directory {} is not a directory (a symlink "
-                                                "or file is in the way): {}", dir.string(), e.what()));
+                                                "or file is in the way): {}", dir.string(), e.what()), dir);
   }
   if (!fd) return fd;
   const auto st = sys::fstat(fd.get(), dir);
   if (st.uid != ::geteuid())
     throw permission_error(EPERM, fmt::format("store directory {} is owned by uid {}, not by you "
                                               "(uid {}); refusing to use it", dir.string(), st.uid,
-                                              ::geteuid()));
+                                              ::geteuid()), dir);
   if ((st.mode & 077) != 0)
     throw permission_error(EPERM, fmt::format("store directory {} has mode {:04o}; onecopy needs 0700 "
                                               "so other users cannot read or replace segments "
                                               "(chmod 700 {})", dir.string(), st.mode & 07777,
-                                              dir.string()));
+                                              dir.string()), dir);
   return fd;
 }
 

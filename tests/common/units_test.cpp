@@ -60,6 +60,8 @@ TEST(OsErrorTest, KeepsTheCallAndThePathApart) {
   const os_error no_call(EEXIST, "create segment 'w': /dev/shm/onecopy-0/w exists");
   EXPECT_EQ(no_call.call(), "");
   EXPECT_TRUE(no_call.path().empty());
+  const os_error given(ENOENT, "input model.bin", "model.bin");
+  EXPECT_EQ(given.path(), "model.bin");
   const os_error unclosed(EIO, "write(/tmp/a");
   EXPECT_EQ(unclosed.call(), "write");
   EXPECT_TRUE(unclosed.path().empty());

@@ -21,6 +21,8 @@ class os_error : public std::system_error {
   ///        the call takes one (open, stat, read, write, mkdir, rename, readdir, …): up to the
   ///        ", " or ")" that closes it (a path holding ", " is cut there)
   os_error(int err, const std::string& what);
+  /// For messages that are not "call(path)": path given apart, e.g. ("input model.bin", path).
+  os_error(int err, const std::string& what, std::filesystem::path path);
   [[nodiscard]] int err() const noexcept { return code().value(); }
   /// The failed call ("open", "mbind"), or "" when what did not start with one.
   [[nodiscard]] const std::string& call() const noexcept { return call_; }
