@@ -118,7 +118,7 @@ int run_put(const put_args& a) {
   auto secs = [](auto a0, auto a1) { return std::chrono::duration<double>(a1 - a0).count(); };
 
   if (a.json) {
-    auto j = info_json(seg.info());
+    auto j = segment_json(seg.info());
     j["name"] = seg.name();
     j["path"] = seg.path().string();
     j["fallbacks"] = report.fallbacks;
@@ -133,10 +133,10 @@ int run_put(const put_args& a) {
   print_put_diagnostics(report, {}, a.quiet);
   fmt::print("put {}: {}, pages {}\n  path {}\n", seg.name(), format_bytes(seg.info().data_size),
              pages_text(seg.info()), seg.path().string());
-  fmt::print("  placement {}, pages per node: {}\n", seg.info().where.to_string(),
+  fmt::print("  placement {}, pages per node: {}\n", placement_text(seg.info()),
              histogram_text(seg.info().histogram));
   fmt::print("  checksum {}   create {} (populate {}), fill {}, publish {}\n",
-             checksum_text(seg.info().checksum), format_seconds(secs(t0, t1)),
+             checksum_hex(seg.info().checksum), format_seconds(secs(t0, t1)),
              format_seconds(report.populate_seconds), format_seconds(secs(t1, t2)),
              format_seconds(secs(t2, t3)));
   for (const auto& line : replica_lines(report)) fmt::print("{}\n", line);

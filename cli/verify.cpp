@@ -20,14 +20,14 @@ int run_verify(const std::string& name, bool json) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool ok = sum == seg.info().checksum;
   if (json) {
-    print_json({{"name", seg.name()}, {"ok", ok}, {"expected", checksum_text(seg.info().checksum)},
-                {"computed", checksum_text(sum)}, {"bytes", seg.info().data_size}, {"seconds", secs}});
+    print_json({{"name", seg.name()}, {"ok", ok}, {"expected", checksum_hex(seg.info().checksum)},
+                {"computed", checksum_hex(sum)}, {"bytes", seg.info().data_size}, {"seconds", secs}});
   } else if (ok) {
-    fmt::print("{}: ok, checksum {} over {} in {}\n", seg.name(), checksum_text(sum),
+    fmt::print("{}: ok, checksum {} over {} in {}\n", seg.name(), checksum_hex(sum),
                format_bytes(seg.info().data_size), format_seconds(secs));
   } else {
     fmt::print(stderr, "onecopy verify: {}: checksum mismatch: data hashes to {} but the header says {}\n",
-               seg.name(), checksum_text(sum), checksum_text(seg.info().checksum));
+               seg.name(), checksum_hex(sum), checksum_hex(seg.info().checksum));
   }
   return ok ? 0 : 1;
 }

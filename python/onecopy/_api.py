@@ -276,18 +276,21 @@ def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "au
 
 def ls() -> list[dict]:
     """Published segments, sorted by name: {"name", "nbytes", "dtype" and "shape" (arrays) or
-    "tensors" (bundles: their names), "page_size", "backing", "placement", "mapped_by" (PIDs),
-    "path", "created_ns", "checksum"}."""
+    "tensors" (bundles: their names), "page_size", "backing", "placement", "placement_asked"
+    (the numa= its creator asked for: "auto" when the planner chose), "mapped_by" (PIDs),
+    "path", "created_ns", "checksum" (16 hex digits)}. Each segment's full header:
+    onecopy.open(name).info()."""
     out = []
     for e in _attach.store(_attach.current_store_dir()).list():
         info = e["info"]
-        row = {"name": e["name"], "nbytes": info["nbytes"], "bundle": info["bundle"]}
-        if info["bundle"]:
+        bundle = info["kind"] == "bundle"
+        row = {"name": e["name"], "nbytes": info["data_bytes"], "bundle": bundle}
+        if bundle:
             row["tensors"] = [t["name"] for t in info["tensors"]]
         else:
             row["dtype"] = info["tensors"][0]["dtype"]
             row["shape"] = tuple(info["tensors"][0]["shape"])
-        for k in ("page_size", "backing", "placement", "created_ns", "checksum"):
+        for k in ("page_size", "backing", "placement", "placement_asked", "created_ns", "checksum"):
             row[k] = info[k]
         row["mapped_by"] = e["mapped_by"]
         row["path"] = e["path"]
