@@ -10,6 +10,7 @@
 #include "cli.hpp"
 #include "describe.hpp"
 #include "put_tensors.hpp"
+#include "onecopy/engine/names.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
@@ -80,6 +81,7 @@ int run_put(const put_args& a) {
   using clock = std::chrono::steady_clock;
   if (a.files.empty() == a.zeros.empty())
     throw usage_error("give either FILE or --zeros SIZE (exactly one)");
+  validate_name(a.name);  // before the planner prints a plan for a name that cannot be made
   if (is_tensor_input(a.files)) {  // .safetensors, .npy, model directories: put_tensors.cpp
     if (!a.dtype_text.empty() || !a.shape_text.empty())
       throw usage_error("--dtype and --shape describe raw files; tensor files carry their own");
