@@ -60,7 +60,8 @@ TEST(ChoosePlacementTest, AutoOnTwoNodesReplicates) {
 
 TEST(ChoosePlacementTest, AutoTooBigForReplicasInterleaves) {
   create_options opts;
-  const auto p = choose_placement(asking("auto", 48 * GiB), opts, [] { return recorded("dual-epyc-7401-8numa-4xMI50.xml"); });
+  const auto p =
+      choose_placement(asking("auto", 48 * GiB), opts, [] { return recorded("dual-epyc-7401-8numa-4xMI50.xml"); });
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->policy, numa_policy::interleave);
   EXPECT_EQ(opts.where, placement::interleave_over({0, 1, 2, 3, 4, 5, 6, 7}));
