@@ -99,10 +99,10 @@ int run_demo(const demo_args& a, const console& out) {
       workers.push_back({{"pid", r.pid}, {"attach_seconds", r.attach_seconds},
                          {"checksum_seconds", r.checksum_seconds},
                          {"first_result_seconds", r.first_result_seconds},
-                         {"checksum", checksum_text(r.checksum)},
+                         {"checksum", checksum_hex(r.checksum)},
                          {"pss_bytes", r.memory.pss}, {"hugetlb_share_bytes", r.memory.hugetlb_share},
                          {"memory_before_attach_bytes", r.memory_before.total()}});
-    auto seg_json = info_json(info);
+    auto seg_json = segment_json(info);
     seg_json["name"] = name;
     print_json({{"segment", seg_json},
                 {"create_seconds", create_seconds},
@@ -134,7 +134,7 @@ int run_demo(const demo_args& a, const console& out) {
   }
   fmt::print("\nattach    median {} per worker, whatever the size (open + validate + mmap)\n",
              format_seconds(median(attach)));
-  fmt::print("checksums {} ({})\n", agree ? "all equal to the published one" : "DIFFER", checksum_text(info.checksum));
+  fmt::print("checksums {} ({})\n", agree ? "all equal to the published one" : "DIFFER", checksum_hex(info.checksum));
   fmt::print("memory    {} workers together: {} (PSS {} + hugetlb share {})\n", a.workers,
              format_bytes(run.total_memory), format_bytes(pss), format_bytes(huge));
   fmt::print("          of which the segment: {} ({:.2f} copies); the processes themselves: {}\n",

@@ -2,7 +2,7 @@
 #include "describe.hpp"
 
 #include <algorithm>
-#include <ctime>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -12,20 +12,9 @@
 
 namespace onecopy::cli {
 
-std::string checksum_text(std::uint64_t checksum) { return fmt::format("{:016x}", checksum); }
-
 std::string rate_text(std::uint64_t bytes, double seconds) {
   if (seconds <= 0) return "-";
   return fmt::format("{:.2f} GB/s", static_cast<double>(bytes) / seconds / 1e9);
-}
-
-std::string time_text(std::int64_t ns) {
-  const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
-  std::tm tm{};
-  ::gmtime_r(&secs, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
 }
 
 std::string shape_text(const tensor_entry& t) {
@@ -71,33 +60,11 @@ std::string histogram_text(const std::vector<node_pages>& histogram) {
   return s;
 }
 
-nlohmann::json info_json(const segment_info& info) {
-  nlohmann::json tensors = nlohmann::json::array();
-  for (const auto& t : info.tensors)
-    tensors.push_back({{"name", t.name}, {"dtype", dtype_name(t.type)}, {"shape", t.shape},
-                       {"offset", t.offset}, {"bytes", t.size}});
-  nlohmann::json hist = nlohmann::json::array();
-  for (const auto& h : info.histogram) hist.push_back({{"node", h.node}, {"pages", h.pages}});
-  return {
-      {"version", info.version},
-      {"kind", info.bundle ? "bundle" : "array"},
-      {"file_bytes", info.file_size},
-      {"data_offset", info.data_offset},
-      {"data_bytes", info.data_size},
-      {"checksum", checksum_text(info.checksum)},
-      {"checksum_algorithm", "xxh3-64 over 16 MiB chunks"},
-      {"backing", to_string(info.backing)},
-      {"page_size", info.page_size},
-      {"huge_bytes", info.huge_bytes},
-      {"placement", info.where.to_string()},
-      {"node_histogram", hist},
-      {"remove_when_unused", info.remove_when_unused},
-      {"creator", {{"pid", info.creator_pid}, {"uid", info.creator_uid}, {"host", info.creator_host}}},
-      {"created_ns", info.created_ns},
-      {"created", time_text(info.created_ns)},
-      {"metadata", info.metadata},
-      {"tensors", tensors},
-  };
+std::string placement_text(const segment_info& info) {
+  const std::string where = info.where.to_string();
+  if (!info.asked) return where;  // written before the request was recorded
+  if (*info.asked == info.where.policy) return where + " (as asked)";
+  return fmt::format("{} (asked: {})", where, to_string(*info.asked));
 }
 
 void print_put_diagnostics(const create_report& report, const std::vector<std::string>& extra_warnings,

@@ -19,7 +19,7 @@ int run_ls(bool json, const console& out) {
   if (json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& e : entries) {
-      auto j = info_json(e.info);
+      auto j = segment_json(e.info);
       j["name"] = e.name;
       j["path"] = e.path.string();
       j["mapped_by"] = e.mapped_by;
@@ -32,12 +32,12 @@ int run_ls(bool json, const console& out) {
     fmt::print("no segments\n");
     return 0;
   }
-  fmt::print("{:<28} {:>10} {:>8} {:<16} {:<20} {:>7}\n", "NAME", "BYTES", "TENSORS", "PAGES", "PLACEMENT", "MAPPED");
+  fmt::print("{:<28} {:>10} {:>8} {:<16} {:<26} {:>7}\n", "NAME", "BYTES", "TENSORS", "PAGES", "PLACEMENT", "MAPPED");
   for (const auto& e : entries)
-    fmt::print("{:<28} {:>10} {:>8} {:<16} {:<20} {:>7}\n", e.name, format_bytes(e.info.data_size),
+    fmt::print("{:<28} {:>10} {:>8} {:<16} {:<26} {:>7}\n", e.name, format_bytes(e.info.data_size),
                e.info.bundle ? std::to_string(e.info.tensors.size()) : "-",
                fmt::format("{} {}", format_page_size(e.info.page_size), to_string(e.info.backing)),
-               e.info.where.to_string(), e.mapped_by.size());
+               placement_text(e.info), e.mapped_by.size());
   return 0;
 }
 

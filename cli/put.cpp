@@ -10,6 +10,7 @@
 #include "cli.hpp"
 #include "describe.hpp"
 #include "put_tensors.hpp"
+#include "onecopy/engine/names.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
@@ -26,7 +27,7 @@ struct put_args {
   std::string zeros;
   std::string dtype_text;
   std::string shape_text;
-  std::string numa = "none";
+  std::string numa = "auto";  // as Python's put(numa="auto"): docs/how-it-works.md says why
   std::string pages = "auto";
   bool strict = false;
   bool replace = false;
@@ -70,8 +71,6 @@ layout raw_layout(const put_args& a, std::uint64_t bytes) {
 
 create_options options_of(const put_args& a, const console& out) {
   create_options opts;
-  opts.pages = parse_page_size(a.pages);
-  opts.strict = a.strict;
   opts.replace = a.replace;
   opts.remove_when_unused = a.when_unused;
   opts.threads = a.threads;
@@ -83,6 +82,7 @@ int run_put(const put_args& a, const console& out) {
   using clock = std::chrono::steady_clock;
   if (a.files.empty() == a.zeros.empty())
     throw usage_error("give either FILE or --zeros SIZE (exactly one)");
+  validate_name(a.name);  // before the planner prints a plan for a name that cannot be made
   if (is_tensor_input(a.files)) {  // .safetensors, .npy, model directories: put_tensors.cpp
     if (!a.dtype_text.empty() || !a.shape_text.empty())
       throw usage_error("--dtype and --shape describe raw files; tensor files carry their own");
@@ -101,7 +101,7 @@ int run_put(const put_args& a, const console& out) {
     bytes = parse_size(a.zeros);
   } else {
     const auto st = sys::lstat_if_exists(file);
-    if (!st) throw os_error(ENOENT, fmt::format("input {}", file));
+    if (!st) throw os_error(ENOENT, fmt::format("input {}", file), file);
     bytes = st->size;
   }
   const layout l = raw_layout(a, bytes);
@@ -124,7 +124,7 @@ int run_put(const put_args& a, const console& out) {
   out.detail(fmt::format("published {} in {} (checksum, seal, rename)", seg.path().string(), format_seconds(secs(t2, t3))));
 
   if (a.json) {
-    auto j = info_json(seg.info());
+    auto j = segment_json(seg.info());
     j["name"] = seg.name();
     j["path"] = seg.path().string();
     j["fallbacks"] = report.fallbacks;
@@ -139,10 +139,10 @@ int run_put(const put_args& a, const console& out) {
   print_put_diagnostics(report, {}, out);
   fmt::print("put {}: {}, pages {}\n  path {}\n", seg.name(), format_bytes(seg.info().data_size),
              pages_text(seg.info()), seg.path().string());
-  fmt::print("  placement {}, pages per node: {}\n", seg.info().where.to_string(),
+  fmt::print("  placement {}, pages per node: {}\n", placement_text(seg.info()),
              histogram_text(seg.info().histogram));
   fmt::print("  checksum {}   create {} (populate {}), fill {}, publish {}\n",
-             checksum_text(seg.info().checksum), format_seconds(secs(t0, t1)),
+             checksum_hex(seg.info().checksum), format_seconds(secs(t0, t1)),
              format_seconds(report.populate_seconds), format_seconds(secs(t1, t2)),
              format_seconds(secs(t2, t3)));
   for (const auto& line : replica_lines(report)) fmt::print("{}\n", line);
@@ -177,8 +177,9 @@ void add_put(CLI::App& app, registry& r) {
   sub->add_option("--zeros", a->zeros, "Create SIZE bytes of zeros instead of reading a file (e.g. 1GiB)");
   sub->add_option("--dtype", a->dtype_text, "Element type of the array: u8 i8 u16 i16 u32 i32 u64 i64 f16 bf16 f32 f64 bool");
   sub->add_option("--shape", a->shape_text, "Array shape, comma-separated (e.g. 1024,768)");
-  sub->add_option("--numa", a->numa, "NUMA placement: none, bind:N[,M], interleave[:N,M], or planned: auto, "
-                  "replicate[:N,M] (one file per node), local")->capture_default_str();
+  sub->add_option("--numa", a->numa, "NUMA placement: auto (the planner decides from the topology and the "
+                  "size), replicate[:N,M] (one file per node), bind:N[,M], interleave[:N,M], local (first touch)")
+      ->capture_default_str();
   add_put_plan_options(sub, a->plan);
   sub->add_option("--pages", a->pages, "Page size: auto, 1g, 2m, thp, 4k")->capture_default_str();
   sub->add_flag("--strict", a->strict, "Fail instead of falling back to smaller pages");

@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 #include "describe.hpp"
+#include "onecopy/engine/choose_placement.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/topology/plan.hpp"
 #include "onecopy/topology/topology.hpp"
@@ -22,45 +23,30 @@ void add_put_plan_options(CLI::App* sub, put_plan_args& a) {
 
 put_plan plan_put(std::string_view name, std::string_view numa, std::string_view pages, bool strict,
                   const put_plan_args& a, std::uint64_t bytes, create_options& opts, bool json) {
-  const bool planner = numa == "auto" || numa == "replicate" || numa.starts_with("replicate:") || numa == "local" ||
-                       !a.gpus.empty() || !a.cpus.empty() || !a.budget.empty() || a.explain;
-  if (!planner) {
-    opts.where = placement::parse(numa);
-    return {};
-  }
   if (!a.gpus.empty() && !a.cpus.empty()) throw usage_error("give --gpus or --cpus, not both");
-  const topology t = topology::live();
   plan_request r;
   r.size = bytes;
-  if (!a.gpus.empty()) r.gpus = parse_gpu_list(t, a.gpus);
-  if (!a.cpus.empty()) r.cpus = parse_cpu_list(t, a.cpus);
-  const policy_spec spec = parse_plan_policy(numa == "none" ? "auto" : numa);
-  r.policy = spec.policy;
-  r.nodes = spec.nodes;
-  r.pages = parse_page_kind(pages);
-  if (!a.budget.empty()) r.budget = parse_size(a.budget);
+  r.where = placement::parse(numa);
+  r.pages = parse_page_size(pages);
   r.strict = strict;
-  const placement_plan p = plan(t, r);
+  if (!a.budget.empty()) r.budget = parse_size(a.budget);
+  // GPU and CPU lists are checked against the topology: probe it once, only when they are given.
+  std::optional<topology> probed;
+  auto probe = [&] {
+    if (!probed) probed = topology::live();
+    return *probed;
+  };
+  if (!a.gpus.empty()) r.gpus = parse_gpu_list(probe(), a.gpus);
+  if (!a.cpus.empty()) r.cpus = parse_cpu_list(probe(), a.cpus);
+  const auto p = choose_placement(r, opts, probe, a.explain ? planning::always : planning::when_needed);
 
   put_plan out;
-  out.json = plan_json(p, r);
   out.create = !a.explain;
+  if (!p) return out;
+  out.json = plan_json(*p, r);
   if (a.explain && json) print_json(*out.json);
-  else if (a.explain) fmt::print("{}", plan_text(p, r, name));
-  else if (!json) fmt::print("plan: {} (--explain says why)\n", p.summary());
-  // The planner decides where; the engine still picks the pages from its own backings (each
-  // fallback a reason), so --pages auto stays auto.
-  switch (p.policy) {
-    case plan_policy::bind: opts.where = placement::bind_to(p.copies.front().nodes); break;
-    case plan_policy::interleave: opts.where = placement::interleave_over(p.copies.front().nodes); break;
-    case plan_policy::replicate:
-      opts.where = {};
-      opts.replicate_on.clear();
-      for (const auto& c : p.copies) opts.replicate_on.push_back(c.replica_node);
-      break;
-    case plan_policy::local:
-    case plan_policy::automatic: opts.where = {}; break;
-  }
+  else if (a.explain) fmt::print("{}", plan_text(*p, r, name));
+  else if (!json) fmt::print("plan: {} (--explain says why)\n", p->summary());
   return out;
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// put's placement planning: --numa auto|replicate|local, --gpus, --cpus, --budget, --explain.
-// Turns the planner's decision (topology/plan.hpp) on this host into create_options; kept out
-// of put.cpp so the input formats and the placement evolve apart.
+// put's placement: --numa, --pages, --gpus, --cpus, --budget, --explain, parsed and handed to
+// choose_placement (engine/choose_placement.hpp), which the Python package and MPI use too;
+// kept out of put.cpp so the input formats and the placement evolve apart.
 #pragma once
 
 #include <optional>
@@ -34,9 +34,10 @@ struct put_plan {
   std::optional<nlohmann::json> json;  ///< the plan, for put --json (when the planner ran)
 };
 
-/// Sets opts.where (or opts.replicate_on) from --numa: none/bind/interleave as given, or from
-/// the planner for auto/replicate/local and whenever --gpus/--cpus/--explain are used. Prints
-/// the plan and its reasons (text mode). bytes is the segment's data size.
+/// Sets opts' placement from --numa, --pages and --strict through choose_placement (local,
+/// bind:N and interleave as given; the planner for auto, replicate and whenever --gpus, --cpus,
+/// --budget or --explain are used). Prints the plan and its reasons (text mode). bytes is the
+/// segment's data size.
 /// @throws usage_error for bad options; out_of_memory_error/fallback_error from the planner
 [[nodiscard]] put_plan plan_put(std::string_view name, std::string_view numa, std::string_view pages,
                                 bool strict, const put_plan_args& a, std::uint64_t bytes,

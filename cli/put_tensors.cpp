@@ -55,7 +55,7 @@ int put_tensor_files(const std::string& name, const std::vector<std::string>& in
                          format_seconds(r.publish_seconds)));
 
   if (json) {
-    auto j = info_json(info);
+    auto j = segment_json(info);
     j["name"] = r.segment.name();
     j["path"] = r.segment.path().string();
     j["fallbacks"] = r.report.fallbacks;
@@ -95,9 +95,9 @@ int put_tensor_files(const std::string& name, const std::vector<std::string>& in
   for (const auto& n : plan.notes) fmt::print("  {}\n", n);
   if (const std::string meta = metadata_without_source(info.metadata); !meta.empty())
     fmt::print("  metadata {}\n", meta.size() > 120 ? meta.substr(0, 120) + "…" : meta);
-  fmt::print("  placement {}, pages per node: {}\n", info.where.to_string(), histogram_text(info.histogram));
+  fmt::print("  placement {}, pages per node: {}\n", placement_text(info), histogram_text(info.histogram));
   fmt::print("  checksum {}   create {} (populate {}), fill {} ({}), publish {}\n",
-             checksum_text(info.checksum), format_seconds(r.create_seconds),
+             checksum_hex(info.checksum), format_seconds(r.create_seconds),
              format_seconds(r.report.populate_seconds), format_seconds(r.fill_seconds),
              rate_text(bytes, r.fill_seconds), format_seconds(r.publish_seconds));
   return 0;

@@ -232,7 +232,7 @@ class setup_run {
 
   void write_config(const std::vector<std::filesystem::path>& stores) {
     std::string text = "# onecopy store configuration, written by 'onecopy setup' (" +
-                       time_text(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       utc_text(std::chrono::duration_cast<std::chrono::nanoseconds>(
                            std::chrono::system_clock::now().time_since_epoch()).count()) +
                        ").\n# Segments go to the first store that can hold them with the "
                        "requested pages.\n";

@@ -23,7 +23,7 @@ int run_stat(const std::string& name, bool json, int node, const console& out) {
     if (e.replica_of == name) replicas.push_back(std::move(e));
   std::erase(mapped, ::getpid());  // not ourselves: we only mapped it to read the header
   if (json) {
-    auto j = info_json(info);
+    auto j = segment_json(info);
     j["name"] = seg.name();
     j["path"] = seg.path().string();
     j["mapped_by"] = mapped;
@@ -31,7 +31,7 @@ int run_stat(const std::string& name, bool json, int node, const console& out) {
     for (const auto& h : seg.node_histogram()) j["resident_histogram"].push_back({{"node", h.node}, {"pages", h.pages}});
     // Only for a replicated segment: one entry per replica file.
     for (const auto& e : replicas) {
-      auto r = info_json(e.info);
+      auto r = segment_json(e.info);
       r["name"] = e.name;
       r["path"] = e.path.string();
       r["replica_node"] = e.replica_node;
@@ -45,9 +45,9 @@ int run_stat(const std::string& name, bool json, int node, const console& out) {
   fmt::print("path       {}\n", seg.path().string());
   fmt::print("bytes      {} ({} data, file {})\n", info.data_size, format_bytes(info.data_size), format_bytes(info.file_size));
   fmt::print("pages      {}\n", pages_text(info));
-  fmt::print("placement  {}; pages per node at publish: {}\n", info.where.to_string(), histogram_text(info.histogram));
-  fmt::print("checksum   {} (xxh3-64 over 16 MiB chunks)\n", checksum_text(info.checksum));
-  fmt::print("created    {} by pid {} (uid {}) on {}\n", time_text(info.created_ns), info.creator_pid,
+  fmt::print("placement  {}; pages per node at publish: {}\n", placement_text(info), histogram_text(info.histogram));
+  fmt::print("checksum   {} (xxh3-64 over 16 MiB chunks)\n", checksum_hex(info.checksum));
+  fmt::print("created    {} by pid {} (uid {}) on {}\n", utc_text(info.created_ns), info.creator_pid,
              info.creator_uid, info.creator_host);
   if (info.remove_when_unused) fmt::print("lifetime   removed by 'onecopy gc' once unused\n");
   if (!info.metadata.empty()) fmt::print("metadata   {}\n", info.metadata.size() > 200 ? info.metadata.substr(0, 200) + "…" : info.metadata);

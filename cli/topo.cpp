@@ -72,10 +72,8 @@ int run_topo(const topo_args& a, const console& out) {
     if (!a.gpus.empty()) r.gpus = parse_gpu_list(t, a.gpus);
     if (!a.cpus.empty()) r.cpus = parse_cpu_list(t, a.cpus);
     if (!r.gpus.empty() && !r.cpus.empty()) throw usage_error("give --gpus or --cpus, not both");
-    const policy_spec spec = parse_plan_policy(a.policy);
-    r.policy = spec.policy;
-    r.nodes = spec.nodes;
-    r.pages = parse_page_kind(a.pages);
+    r.where = placement::parse(a.policy);
+    r.pages = parse_page_size(a.pages);
     if (!a.budget.empty()) r.budget = parse_size(a.budget);
     r.strict = a.strict;
     request = r;

@@ -287,10 +287,8 @@ std::string plan_text(const placement_plan& p, const plan_request& r, std::strin
   std::string consumers = !r.gpus.empty() ? fmt::format("GPU{} {}", r.gpus.size() > 1 ? "s" : "", format_cpulist(r.gpus))
                           : !r.cpus.empty() ? fmt::format("CPU{} {}", r.cpus.size() > 1 ? "s" : "", format_cpulist(r.cpus))
                                             : std::string("all CPUs");
-  std::string policy(to_string(r.policy));
-  if (!r.nodes.empty()) policy += ":" + format_cpulist(r.nodes);
-  std::string out = wrap_lines(fmt::format("{} for {}, policy {}, pages {}{}{}", format_bytes(r.size), consumers, policy,
-                                           r.pages ? to_string(*r.pages) : "auto", r.strict ? ", strict" : "",
+  std::string out = wrap_lines(fmt::format("{} for {}, policy {}, pages {}{}{}", format_bytes(r.size), consumers,
+                                           r.where.to_string(), to_string(r.pages), r.strict ? ", strict" : "",
                                            r.budget ? ", budget " + format_bytes(r.budget) : ""),
                                "PLAN ", "  ");
   out += wrap_lines(p.summary(), "  → ", "    ");
@@ -298,7 +296,7 @@ std::string plan_text(const placement_plan& p, const plan_request& r, std::strin
   for (const auto& c : p.copies) {
     const std::string file = c.replica_node >= 0 ? fmt::format("{}@node{}", name, c.replica_node) : std::string(name);
     table.add({file, std::string(to_string(c.policy)), c.nodes.empty() ? "any" : format_cpulist(c.nodes),
-               c.policy == plan_policy::local ? format_bytes(c.bytes_per_node) + " in all" : format_bytes(c.bytes_per_node)});
+               c.policy == numa_policy::local ? format_bytes(c.bytes_per_node) + " in all" : format_bytes(c.bytes_per_node)});
   }
   out += table.render(text_width, "    ");
   out += "  why:\n";
@@ -378,11 +376,11 @@ nlohmann::json plan_json(const placement_plan& p, const plan_request& r) {
                       {"replica_node", c.replica_node >= 0 ? nlohmann::json(c.replica_node) : nlohmann::json(nullptr)}});
   return {
       {"request",
-       {{"size", r.size}, {"gpus", r.gpus}, {"cpus", format_cpulist(r.cpus)}, {"policy", to_string(r.policy)},
-        {"nodes", r.nodes}, {"pages", r.pages ? to_string(*r.pages) : "auto"}, {"budget", r.budget}, {"strict", r.strict}}},
+       {{"size", r.size}, {"gpus", r.gpus}, {"cpus", format_cpulist(r.cpus)}, {"policy", to_string(r.where.policy)},
+        {"nodes", r.where.nodes}, {"pages", to_string(r.pages)}, {"budget", r.budget}, {"strict", r.strict}}},
       {"policy", to_string(p.policy)},
       {"pages", to_string(p.pages)},
-      {"page_size", p.page_size},
+      {"page_size", p.page_bytes},
       {"consumer_nodes", p.consumer_nodes},
       {"copies", copies},
       {"total_bytes", p.total_bytes},

@@ -22,14 +22,14 @@ int run_verify(const std::string& name, bool json, const console& out) {
   out.detail(fmt::format("hashed {} at {:.2f} GB/s", seg.path().string(),
                          secs > 0 ? static_cast<double>(seg.info().data_size) / secs / 1e9 : 0.0));
   if (json) {
-    print_json({{"name", seg.name()}, {"ok", ok}, {"expected", checksum_text(seg.info().checksum)},
-                {"computed", checksum_text(sum)}, {"bytes", seg.info().data_size}, {"seconds", secs}});
+    print_json({{"name", seg.name()}, {"ok", ok}, {"expected", checksum_hex(seg.info().checksum)},
+                {"computed", checksum_hex(sum)}, {"bytes", seg.info().data_size}, {"seconds", secs}});
   } else if (ok) {
-    fmt::print("{}: ok, checksum {} over {} in {}\n", seg.name(), checksum_text(sum),
+    fmt::print("{}: ok, checksum {} over {} in {}\n", seg.name(), checksum_hex(sum),
                format_bytes(seg.info().data_size), format_seconds(secs));
   } else {
     fmt::print(stderr, "onecopy verify: {}: checksum mismatch: data hashes to {} but the header says {}\n",
-               seg.name(), checksum_text(sum), checksum_text(seg.info().checksum));
+               seg.name(), checksum_hex(sum), checksum_hex(seg.info().checksum));
   }
   return ok ? 0 : 1;
 }

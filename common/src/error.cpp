@@ -1,14 +1,54 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "onecopy/error.hpp"
 
+#include <cctype>
 #include <cerrno>
-
+#include <utility>
+#include <string_view>
 
 namespace onecopy {
 
+namespace {
+
+// "call(" at the start of what: the call's name, or "" when what does not start that way.
+std::string call_of(const std::string& what) {
+  std::size_t n = 0;
+  while (n < what.size() && (std::isalnum(static_cast<unsigned char>(what[n])) != 0 || what[n] == '_')) ++n;
+  return n > 0 && n < what.size() && what[n] == '(' ? what.substr(0, n) : std::string();
+}
+
+// Calls whose first argument is a path even when it is relative (a user's "model.safetensors").
+bool takes_path(std::string_view call) {
+  for (std::string_view c : {"open", "stat", "lstat", "fstat", "read", "pread", "write", "pwrite", "mkdir", "unlink",
+                             "rename", "opendir", "fdopendir", "readdir", "chmod", "fchmod", "ftruncate"})
+    if (call == c) return true;
+  return false;
+}
+
+// The call's first argument when it is a path: up to ", " or the ")" that closes the call
+// (parentheses inside the path, "model (1).bin", are kept).
+std::filesystem::path path_of(const std::string& what, const std::string& call) {
+  const std::size_t open = call.size();
+  if (open + 1 >= what.size() || (what[open + 1] != '/' && !takes_path(call))) return {};
+  int depth = 0;
+  for (std::size_t i = open + 1; i < what.size(); ++i) {
+    if (what[i] == '(') ++depth;
+    if (what[i] == ')' && depth-- == 0) return what.substr(open + 1, i - open - 1);
+    if (depth == 0 && what.compare(i, 2, ", ") == 0) return what.substr(open + 1, i - open - 1);
+  }
+  return {};
+}
+
+}  // namespace
+
 // std::system_error appends ": <strerror>" to what itself.
 os_error::os_error(int err, const std::string& what)
-    : std::system_error(err, std::generic_category(), what) {}
+    : std::system_error(err, std::generic_category(), what), call_(call_of(what)) {
+  if (!call_.empty()) path_ = path_of(what, call_);
+}
+
+os_error::os_error(int err, const std::string& what, std::filesystem::path path)
+    : std::system_error(err, std::generic_category(), what), call_(call_of(what)), path_(std::move(path)) {}
 
 void throw_os_error(int err, const std::string& what) {
   switch (err) {

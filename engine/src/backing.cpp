@@ -88,7 +88,7 @@ std::uint64_t file_granule(const backing_info& b) {
 
 // Why a hugetlbfs backing cannot hold pages × page for where; "" when it can.
 std::string hugepage_shortage(const backing_info& b, std::uint64_t pages, const placement& where) {
-  if (where.policy == numa_policy::none) {
+  if (where.policy == numa_policy::local) {
     const auto avail = host_available_hugepages(b.page_size);
     if (avail < pages)
       return fmt::format("the {} pool has {} free pages, need {} (grow it: onecopy setup "
@@ -194,19 +194,19 @@ sys::unique_fd open_private_dir(const std::filesystem::path& dir, std::string_vi
   } catch (const os_error& e) {
     if (e.err() != ENOTDIR) throw;
     throw permission_error(ENOTDIR, fmt::format("store directory {} is not a directory (a symlink "
-                                                "or file is in the way): {}", dir.string(), e.what()));
+                                                "or file is in the way): {}", dir.string(), e.what()), dir);
   }
   if (!fd) return fd;
   const auto st = sys::fstat(fd.get(), dir);
   if (st.uid != ::geteuid())
     throw permission_error(EPERM, fmt::format("store directory {} is owned by uid {}, not by you "
                                               "(uid {}); refusing to use it", dir.string(), st.uid,
-                                              ::geteuid()));
+                                              ::geteuid()), dir);
   if ((st.mode & 077) != 0)
     throw permission_error(EPERM, fmt::format("store directory {} has mode {:04o}; onecopy needs 0700 "
                                               "so other users cannot read or replace segments "
                                               "(chmod 700 {})", dir.string(), st.mode & 07777,
-                                              dir.string()));
+                                              dir.string()), dir);
   return fd;
 }
 

@@ -48,8 +48,11 @@ void pin_to(const std::vector<int>& cpus) {
 }  // namespace
 
 placement resolve_placement(const placement& where) {
+  if (where.policy == numa_policy::automatic || where.policy == numa_policy::replicate)
+    throw usage_error(fmt::format("placement {} is a request, not a policy a file can have: let "
+                                  "choose_placement() decide it (or set replicate_on)", where.to_string()));
   placement p = where;
-  if (p.policy == numa_policy::none) {
+  if (p.policy == numa_policy::local) {
     p.nodes.clear();
     return p;
   }
@@ -65,7 +68,7 @@ placement resolve_placement(const placement& where) {
 }
 
 void apply_policy(std::span<std::byte> range, const placement& where) {
-  if (where.policy == numa_policy::none) return;
+  if (where.policy == numa_policy::local || range.empty()) return;
   sys::bind_memory(range, where.policy == numa_policy::bind ? sys::memory_policy::bind : sys::memory_policy::interleave,
                    where.nodes);
 }

@@ -19,7 +19,7 @@ namespace onecopy::detail {
 /// @throws usage_error naming a node that does not exist or has no memory
 [[nodiscard]] placement resolve_placement(const placement& where);
 
-/// mbind(addr, len) per where; nothing for numa_policy::none. The pages must not exist yet.
+/// mbind(addr, len) per where; nothing for numa_policy::local. The pages must not exist yet.
 /// @throws os_error "mbind(<policy>, <len>)"
 void apply_policy(std::span<std::byte> range, const placement& where);
 
@@ -36,7 +36,7 @@ void apply_policy(std::span<std::byte> range, const placement& where);
 [[nodiscard]] std::vector<node_pages> node_histogram(std::span<const std::byte> range,
                                                      std::uint64_t page_size);
 
-/// CPUs populate threads may run on for where (all allowed CPUs for none/interleave).
+/// CPUs populate threads may run on for where (all allowed CPUs for local/interleave).
 [[nodiscard]] std::vector<int> cpus_for(const placement& where);
 
 

@@ -49,6 +49,7 @@ constexpr std::size_t creator_pid = 1280;    // i32
 constexpr std::size_t creator_uid = 1284;    // u32
 constexpr std::size_t created_ns = 1288;     // i64
 constexpr std::size_t creator_host = 1296;   // char[64], NUL-terminated
+constexpr std::size_t asked_policy = 1360;   // u32: 1 + the numa_policy asked for; 0 = not recorded
 constexpr std::size_t header_checksum = 4088;  // u64: xxh3-64 of bytes [0, 4088)
 }  // namespace off
 
@@ -172,6 +173,7 @@ void write_segment_header(std::span<std::byte> header, const segment_info& info)
   store<std::int64_t>(header, off::created_ns, info.created_ns);
   std::memcpy(header.data() + off::creator_host, info.creator_host.data(),
               std::min(info.creator_host.size(), host_field - 1));
+  store<std::uint32_t>(header, off::asked_policy, info.asked ? static_cast<std::uint32_t>(*info.asked) + 1 : 0);
 
   for (std::size_t i = 0; i < info.tensors.size(); ++i) {
     const auto& t = info.tensors[i];
@@ -282,6 +284,13 @@ segment_info parse_segment(std::span<const std::byte> file, std::uint64_t file_s
   const std::size_t host_len = strnlen(host, host_field);
   if (host_len == host_field) throw bad("creator_host", "not NUL-terminated");
   info.creator_host.assign(host, host_len);
+  // Zero in files written before it was recorded (the bytes were reserved, always zero).
+  if (const auto asked = load<std::uint32_t>(file, off::asked_policy); asked != 0) {
+    if (asked - 1 > static_cast<std::uint32_t>(numa_policy::automatic))
+      throw bad("asked_policy", fmt::format("{} is not a known NUMA policy (0-{})", asked,
+                                            static_cast<std::uint32_t>(numa_policy::automatic) + 1));
+    info.asked = static_cast<numa_policy>(asked - 1);
+  }
   const auto stored_digest = load<std::uint64_t>(file, off::header_checksum);
 
   // Tensor table.

@@ -122,6 +122,7 @@ std::unique_ptr<draft::impl> new_draft(std::string file_name, const layout& l, c
   d->report.where = detail::resolve_placement(where);
   d->info = plan_segment_file(l, opts.metadata);
   d->info.where = d->report.where;
+  d->info.asked = opts.asked.value_or(opts.replicate_on.empty() ? where.policy : numa_policy::replicate);
   d->info.remove_when_unused = opts.remove_when_unused;
   d->info.creator_pid = ::getpid();
   d->info.creator_uid = ::geteuid();
@@ -218,7 +219,7 @@ draft create_replicas(const store::impl& s, std::string_view name, const layout&
   if (std::adjacent_find(nodes.begin(), nodes.end()) != nodes.end())
     throw usage_error(fmt::format("create segment '{}': replicate_on names node {} twice", name,
                                   *std::adjacent_find(nodes.begin(), nodes.end())));
-  if (opts.where.policy != numa_policy::none)
+  if (opts.where.policy != numa_policy::local)
     throw usage_error(fmt::format("create segment '{}': replicate_on binds each replica to its node; "
                                   "it excludes a NUMA placement ({})", name, opts.where.to_string()));
   std::vector<std::unique_ptr<draft::impl>> drafts;

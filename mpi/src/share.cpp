@@ -33,6 +33,7 @@
 #include "context.hpp"
 #include "find_or_begin.hpp"
 #include "mpi_call.hpp"
+#include "onecopy/engine/choose_placement.hpp"
 #include "onecopy/engine/names.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
@@ -101,9 +102,9 @@ void check_own_arguments(std::string_view name, const layout& l, const source& s
     throw usage_error(fmt::format("share '{}': create.replace is not supported (share finds an existing "
                                   "segment and uses it; remove it first to make a new one)", name));
   if (opts.copies == copies::replicate) {
-    if (opts.create.where.policy != numa_policy::none)
+    if (opts.create.where.policy != numa_policy::local)
       throw usage_error(fmt::format("share '{}': copies::replicate binds each replica to its node; "
-                                    "create.where must be none, not {}", name, opts.create.where.to_string()));
+                                    "create.where must be local, not {}", name, opts.create.where.to_string()));
   }
   if (rank != src.root()) return;
   if (src.type() == source::kind::buffer && src.bytes().size() != l.data_size())
@@ -257,6 +258,16 @@ shared_segment share(MPI_Comm user_comm, std::string_view name, const layout& l,
     s = opts.where ? *opts.where : store::from_environment();
     if (!leader) return;
     check_distinct_stores(leaders.get(), *s, host, rank);
+    // One copy per node: its NUMA placement is chosen as the CLI's and Python's are (auto asks
+    // the planner on this host). copies::replicate has chosen its nodes above.
+    if (opts.copies == copies::per_node) {
+      plan_request r;
+      r.size = l.data_size();
+      r.where = opts.create.where;
+      r.pages = opts.create.pages;
+      r.strict = opts.create.strict;
+      (void)choose_placement(r, create);
+    }
     st = detail::find_or_begin(*s, name, l, create, opts.wait);
     if (st.found) {
       if (const auto why = detail::layout_mismatch(*st.found, l); !why.empty())

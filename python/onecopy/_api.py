@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _attach, _core, _dtypes, _placement
+from . import _attach, _core, _dtypes
 from ._handle import Handle
 
 # The metadata key under which a load from files records its sources' fingerprint.
@@ -66,9 +66,10 @@ def put(name: str, data, numa: str = "auto", pages: str = "auto", *, strict: boo
     Handle.files) or a `*.safetensors.index.json`; one .npy file is a single array, the others
     a bundle. Or an array-like (one array), or a mapping {tensor name: array-like} (a bundle,
     e.g. a model's weights; order kept). The bytes are copied once into shared memory.
-    numa: "auto" (the topology planner decides: bind, interleave, one replica per node or the
-    kernel's default, with its reasons in handle.report["plan"]), "replicate[:N,M]", "local",
-    "none", "bind:N[,M]", "interleave", "interleave:N,M". pages: "auto", "1g", "2m", "thp", "4k"; strict=True makes a page-size
+    numa: "auto" (the default, as `onecopy put`'s: the topology planner decides bind,
+    interleave, one replica per node or no policy, with its reasons in handle.report["plan"]),
+    "replicate[:N,M]", "bind:N[,M]", "interleave[:N,M]", "local" (no policy: first touch;
+    "none" is the same). pages: "auto", "1g", "2m", "thp", "4k"; strict=True makes a page-size
     fallback an error (FallbackError) instead of a reason in handle.report["fallbacks"].
     replace: publish over an existing segment (readers keep the old one).
     remove_when_unused: `onecopy gc` removes it once no process maps it.
@@ -89,6 +90,18 @@ def put(name: str, data, numa: str = "auto", pages: str = "auto", *, strict: boo
                               f"onecopy.rm({name!r}) first)") from None
 
 
+def _placement(numa: str, pages: str, strict: bool, nbytes: int) -> "_core.Placement":
+    """numa= and pages= for nbytes on this host, chosen as `onecopy put --numa/--pages` chooses
+    them (the engine's choose_placement: the planner for auto, replicate, bind without nodes).
+    Bad forms raise ValueError naming the allowed ones; the planner raises OutOfMemoryError
+    when the copies cannot fit and FallbackError when strict and the asked pages or policy are
+    not possible."""
+    for what, value in (("numa", numa), ("pages", pages)):
+        if not isinstance(value, str):
+            raise ValueError(f"{what} must be a string like 'auto'; got {value!r}")
+    return _core.choose_placement(numa.strip(), pages.strip(), strict, nbytes)
+
+
 def _put(name, data, numa, pages, strict, replace, remove_when_unused, metadata) -> Handle:
     store_dir = _attach.current_store_dir()
     if _is_path(data):
@@ -96,19 +109,17 @@ def _put(name, data, numa, pages, strict, replace, remove_when_unused, metadata)
             raise ValueError(f"put {name!r}: metadata= is for arrays and mappings; tensor files "
                              "carry their own (safetensors __metadata__)")
         plan = _plan_files(data)
-        where = _placement.placement(numa, plan.nbytes, pages, strict)
+        where = _placement(numa, pages, strict, plan.nbytes)
         seg, report = _attach.store(store_dir, fresh=True).put_files(
-            name, plan, _placement.pages(pages), where.where, where.replicate_on, strict,
-            replace, remove_when_unused)
+            name, plan, where, replace, remove_when_unused)
         report["load_notes"] = plan.notes
         report["warnings"] += plan.warnings
     else:
         tensors, bundle = _tensors_of(name, data)
         nbytes = sum(t[3].size for t in tensors)
-        where = _placement.placement(numa, nbytes, pages, strict)
+        where = _placement(numa, pages, strict, nbytes)
         seg, report = _attach.store(store_dir, fresh=True).put(
-            name, tensors, bundle, _placement.pages(pages), where.where, where.replicate_on,
-            strict, replace, remove_when_unused, metadata)
+            name, tensors, bundle, where, replace, remove_when_unused, metadata)
     report["plan"] = where.plan
     _attach.remember(store_dir, seg)
     return Handle(seg, store_dir, report)
@@ -142,15 +153,12 @@ def open_or_put(name: str, source, *, numa: str = "auto", pages: str = "auto",
     try:
         seg = _attach.attach(store_dir, name)  # published already (or mapped by this process)
     except FileNotFoundError:
-        where = _placement.placement(numa, nbytes, pages, strict)
+        where = _placement(numa, pages, strict, nbytes)
         s = _attach.store(store_dir, fresh=True)
         if _is_path(source):
-            seg = s.open_or_put_files(name, plan, _placement.pages(pages), where.where,
-                                      where.replicate_on, strict, float(timeout),
-                                      remove_when_unused)
+            seg = s.open_or_put_files(name, plan, where, float(timeout), remove_when_unused)
         else:
-            seg = s.open_or_put_tensors(name, tensors, bundle, _placement.pages(pages),
-                                        where.where, where.replicate_on, strict, float(timeout),
+            seg = s.open_or_put_tensors(name, tensors, bundle, where, float(timeout),
                                         remove_when_unused)
     if _is_path(source):
         _check_same_files(name, seg, plan, source)
@@ -285,10 +293,10 @@ def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "au
     try:
         seg = _attach.attach(store_dir, name)  # this process may map it already
     except FileNotFoundError:
-        where = _placement.placement(numa, nbytes, pages, strict)
+        where = _placement(numa, pages, strict, nbytes)
         seg = _attach.store(store_dir, fresh=True).open_or_create(
-            name, dtype_name, list(shape), _placement.pages(pages), where.where,
-            where.replicate_on, strict, fill_draft, float(timeout), remove_when_unused, metadata)
+            name, dtype_name, list(shape), where, fill_draft, float(timeout), remove_when_unused,
+            metadata)
     tensors = seg.tensors()
     if seg.is_bundle or tensors[0]["dtype"] != dtype_name or tuple(tensors[0]["shape"]) != shape:
         got = "a bundle" if seg.is_bundle else f"{tensors[0]['dtype']}{list(tensors[0]['shape'])}"
@@ -300,18 +308,21 @@ def open_or_create(name: str, shape, dtype, fill: Any = None, *, numa: str = "au
 
 def ls() -> list[dict]:
     """Published segments, sorted by name: {"name", "nbytes", "dtype" and "shape" (arrays) or
-    "tensors" (bundles: their names), "page_size", "backing", "placement", "mapped_by" (PIDs),
-    "path", "created_ns", "checksum"}."""
+    "tensors" (bundles: their names), "page_size", "backing", "placement", "placement_asked"
+    (the numa= its creator asked for: "auto" when the planner chose), "mapped_by" (PIDs),
+    "path", "created_ns", "checksum" (16 hex digits)}. Each segment's full header:
+    onecopy.open(name).info()."""
     out = []
     for e in _attach.store(_attach.current_store_dir()).list():
         info = e["info"]
-        row = {"name": e["name"], "nbytes": info["nbytes"], "bundle": info["bundle"]}
-        if info["bundle"]:
+        bundle = info["kind"] == "bundle"
+        row = {"name": e["name"], "nbytes": info["data_bytes"], "bundle": bundle}
+        if bundle:
             row["tensors"] = [t["name"] for t in info["tensors"]]
         else:
             row["dtype"] = info["tensors"][0]["dtype"]
             row["shape"] = tuple(info["tensors"][0]["shape"])
-        for k in ("page_size", "backing", "placement", "created_ns", "checksum"):
+        for k in ("page_size", "backing", "placement", "placement_asked", "created_ns", "checksum"):
             row[k] = info[k]
         row["mapped_by"] = e["mapped_by"]
         row["path"] = e["path"]

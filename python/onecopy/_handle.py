@@ -68,7 +68,7 @@ class Tensor:
         self.name: str = entry["name"]
         self.dtype_name: str = entry["dtype"]  #: the engine's name: "f32", "bf16", "f8_e4m3", ...
         self.shape: tuple[int, ...] = tuple(entry["shape"])
-        self.nbytes: int = entry["nbytes"]
+        self.nbytes: int = entry["bytes"]
 
     @property
     def dtype(self) -> np.dtype:
@@ -174,8 +174,9 @@ class Handle:
         return self._segment.is_bundle
 
     def info(self) -> dict:
-        """The segment's header: checksum, page_size, backing, placement, pages_per_node,
-        creator, tensors, ..."""
+        """The segment's header with the keys of `onecopy stat --json` (docs/segment-json.md):
+        data_bytes, checksum (16 hex digits), page_size, backing, placement, placement_asked,
+        node_histogram, creator, tensors, ..."""
         return self._segment.info()
 
     def sharing(self) -> dict:
@@ -252,7 +253,7 @@ class Handle:
             return target
         cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
         base = cache / "onecopy" / "files"
-        target = base / f"{self.name}-{self.info()['checksum']:016x}"  # as onecopy stat shows it
+        target = base / f"{self.name}-{self.info()['checksum']}"  # 16 hex digits, as onecopy stat shows it
         if target.is_dir():
             return target  # complete: it only ever appears by rename
         base.mkdir(parents=True, exist_ok=True)

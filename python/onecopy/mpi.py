@@ -160,7 +160,8 @@ def share(comm, name: str, array_or_path: Any = None, *, root: int = 0, scope: s
 
     scope: "job" (removed at finalize/MPI_Finalize) or "persistent" (stays; a rerun skips the
     load). copies: "per_node" or "replicate" (one per NUMA node). pages: "auto", "1g", "2m",
-    "thp", "4k". numa: "bind:N", "interleave" (per node).
+    "thp", "4k". numa (per_node): the words of `onecopy put --numa`, chosen the same way —
+    "auto" (the planner, on each node's leader), "bind:N", "interleave[:N,M]"; None: "local".
 
     Returns a read-only numpy array of the root's dtype and shape over this rank's mapping.
     Raises ShareError (ValueError for bad arguments) on every rank when any rank fails.

@@ -386,7 +386,7 @@ def _served(handle: Handle, dev: torch.device, socket: str) -> "OrderedDict[str,
         copy = _core.serve_device_array(handle.name, index, socket)
     except (OSError, RuntimeError, ValueError) as e:
         raise _NotServed(str(e)) from e
-    ours = handle.info()["checksum"]
+    ours = int(handle.info()["checksum"], 16)
     if copy.checksum != ours:  # the server's store holds another publication under this name
         raise _NotServed(f"the server's {handle.name!r} has checksum {copy.checksum:#018x}, this "
                          f"process's {ours:#018x}: another publication (put --replace, or "

@@ -4,6 +4,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "onecopy/engine/segment_json.hpp"
+
 namespace nb = nanobind;
 using code = nb::dlpack::dtype_code;
 
@@ -49,41 +51,43 @@ nb::dlpack::dtype dlpack_dtype(dtype t, bool storage) {
   return make(code::UInt, size);  // unreachable: attach validated the dtype
 }
 
-nb::dict tensor_dict(const tensor_entry& t) {
-  nb::dict d;
-  d["name"] = t.name;
-  d["dtype"] = std::string(dtype_name(t.type));
-  d["shape"] = nb::tuple(nb::cast(t.shape));
-  d["offset"] = t.offset;
-  d["nbytes"] = t.size;
-  return d;
+namespace {
+
+nb::object to_python(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return nb::none();
+    case nlohmann::json::value_t::boolean: return nb::bool_(j.get<bool>());
+    case nlohmann::json::value_t::number_integer: return nb::int_(j.get<std::int64_t>());
+    case nlohmann::json::value_t::number_unsigned: return nb::int_(j.get<std::uint64_t>());
+    case nlohmann::json::value_t::number_float: return nb::float_(j.get<double>());
+    case nlohmann::json::value_t::string: {
+      const auto& text = j.get_ref<const std::string&>();
+      return nb::str(text.data(), text.size());
+    }
+    case nlohmann::json::value_t::array: {
+      nb::list l;
+      for (const auto& e : j) l.append(to_python(e));
+      return l;
+    }
+    default: {
+      nb::dict d;
+      for (const auto& [k, v] : j.items()) d[k.c_str()] = to_python(v);
+      return d;
+    }
+  }
 }
 
-nb::dict info_dict(const segment_info& info) {
-  nb::dict d;
-  d["version"] = info.version;
-  d["file_size"] = info.file_size;
-  d["data_offset"] = info.data_offset;
-  d["nbytes"] = info.data_size;
-  d["checksum"] = info.checksum;
-  d["page_size"] = info.page_size;
-  d["huge_bytes"] = info.huge_bytes;
-  d["backing"] = std::string(to_string(info.backing));
-  d["placement"] = info.where.to_string();
-  nb::dict histogram;
-  for (const auto& h : info.histogram) histogram[nb::int_(h.node)] = h.pages;
-  d["pages_per_node"] = histogram;
-  d["bundle"] = info.bundle;
-  d["remove_when_unused"] = info.remove_when_unused;
-  d["creator_pid"] = info.creator_pid;
-  d["creator_uid"] = info.creator_uid;
-  d["creator_host"] = info.creator_host;
-  d["created_ns"] = info.created_ns;
-  d["metadata"] = info.metadata;
-  nb::list tensors;
-  for (const auto& t : info.tensors) tensors.append(tensor_dict(t));
-  d["tensors"] = tensors;
-  return d;
+// The package's dict types that also answer the schema-1 Python keys (with a warning).
+nb::object package_type(const char* name) { return nb::module_::import_("onecopy._segment_info").attr(name); }
+
+}  // namespace
+
+nb::object tensor_dict(const tensor_entry& t) {
+  nlohmann::json j = {{"name", t.name}, {"dtype", dtype_name(t.type)}, {"shape", t.shape},
+                      {"offset", t.offset}, {"bytes", t.size}};
+  return package_type("TensorInfo")(to_python(j));
 }
+
+nb::object info_dict(const segment_info& info) { return package_type("SegmentInfo")(to_python(segment_json(info))); }
 
 }  // namespace onecopy::python

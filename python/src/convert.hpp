@@ -15,10 +15,12 @@ namespace onecopy::python {
 /// can carry them; false gives the real type (kDLBfloat, kDLFloat8_*) for DLPack consumers.
 [[nodiscard]] nanobind::dlpack::dtype dlpack_dtype(dtype t, bool storage);
 
-/// One tensor-table entry: {"name", "dtype", "shape", "offset", "nbytes"}.
-[[nodiscard]] nanobind::dict tensor_dict(const tensor_entry& t);
+/// One tensor-table entry as segment_json's "tensors" have it: {"name", "dtype", "shape",
+/// "offset", "bytes"}, as an onecopy._segment_info.TensorInfo.
+[[nodiscard]] nanobind::object tensor_dict(const tensor_entry& t);
 
-/// A decoded header: sizes, checksum, pages, backing, placement, histogram, creator, tensors.
-[[nodiscard]] nanobind::dict info_dict(const segment_info& info);
+/// A decoded header as segment_json (segment_json.hpp, docs/segment-json.md) has it, as an
+/// onecopy._segment_info.SegmentInfo (a dict that still answers the old Python keys).
+[[nodiscard]] nanobind::object info_dict(const segment_info& info);
 
 }  // namespace onecopy::python

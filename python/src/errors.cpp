@@ -5,6 +5,7 @@
 #include "errors.hpp"
 
 #include <cerrno>
+#include <filesystem>
 #include <string>
 
 #include "onecopy/error.hpp"
@@ -29,10 +30,13 @@ PyObject* new_type(nb::module_& m, const char* name, const char* doc, PyObject* 
   return type;
 }
 
-// type(errno, message): OSError's constructor sets errno and strerror; called on OSError
-// itself it picks the builtin subclass for that errno.
-void raise_os(PyObject* type, int err, const char* message) {
-  nb::object value = nb::steal(Py_BuildValue("(is)", err, message));
+// type(errno, message[, filename]): OSError's constructor sets errno, strerror (the engine's
+// message: call, object and cause) and filename; called on OSError itself it picks the builtin
+// subclass for that errno (FileNotFoundError, PermissionError, ...).
+void raise_os(PyObject* type, int err, const char* message, const std::filesystem::path& path = {}) {
+  // The file name as os.fsdecode gives it (surrogate escapes for bytes that are not UTF-8).
+  nb::object value = nb::steal(path.empty() ? Py_BuildValue("(is)", err, message)
+                                            : Py_BuildValue("(isN)", err, message, PyUnicode_DecodeFSDefault(path.c_str())));
   if (!value.is_valid()) return;  // MemoryError already set
   PyErr_SetObject(type, value.ptr());
 }
@@ -41,15 +45,15 @@ void translate(const std::exception_ptr& p, void*) {
   try {
     std::rethrow_exception(p);
   } catch (const hugepage_pool_error& e) {
-    raise_os(hugepage_pool_error_type, e.err(), e.what());
+    raise_os(hugepage_pool_error_type, e.err(), e.what(), e.path());
   } catch (const no_space_error& e) {
-    raise_os(no_space_error_type, e.err(), e.what());
+    raise_os(no_space_error_type, e.err(), e.what(), e.path());
   } catch (const out_of_memory_error& e) {
-    raise_os(out_of_memory_error_type, e.err(), e.what());
+    raise_os(out_of_memory_error_type, e.err(), e.what(), e.path());
   } catch (const permission_error& e) {
-    raise_os(PyExc_PermissionError, e.err(), e.what());
+    raise_os(PyExc_PermissionError, e.err(), e.what(), e.path());
   } catch (const os_error& e) {
-    raise_os(PyExc_OSError, e.err(), e.what());
+    raise_os(PyExc_OSError, e.err(), e.what(), e.path());
   } catch (const usage_error& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
   } catch (const format_error& e) {

@@ -29,11 +29,10 @@ formats::load_plan plan_files(const std::vector<std::string>& inputs) {
 }
 
 nb::tuple put_files(store& s, const std::string& name, const formats::load_plan& plan,
-                    const std::string& pages, const std::string& numa,
-                    const std::vector<int>& replicate_on, bool strict, bool replace,
+                    const chosen_placement& where, bool replace,
                     bool remove_when_unused) {
   const create_options opts =
-      make_options(pages, numa, replicate_on, strict, replace, remove_when_unused, "");
+      make_options(where, replace, remove_when_unused, "");
   std::optional<formats::load_result> r;
   {
     nb::gil_scoped_release release;
@@ -43,11 +42,10 @@ nb::tuple put_files(store& s, const std::string& name, const formats::load_plan&
 }
 
 segment open_or_put_files(store& s, const std::string& name, const formats::load_plan& plan,
-                          const std::string& pages, const std::string& numa,
-                          const std::vector<int>& replicate_on, bool strict, double wait_seconds,
+                          const chosen_placement& where, double wait_seconds,
                           bool remove_when_unused) {
   const create_options opts =
-      make_options(pages, numa, replicate_on, strict, false, remove_when_unused, plan.metadata);
+      make_options(where, false, remove_when_unused, plan.metadata);
   const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
   nb::gil_scoped_release release;
   return s.open_or_create(name, plan.layout, opts,
@@ -74,11 +72,10 @@ void bind_load(nb::module_& m, nb::class_<store>& store_class) {
   m.def("plan_files", &plan_files, nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),
         "Resolves and validates the inputs (headers only; a directory's small files are kept).");
   store_class
-      .def("put_files", &put_files, nb::arg("name"), nb::arg("plan"), nb::arg("pages"),
-           nb::arg("numa"), nb::arg("replicate_on"), nb::arg("strict"), nb::arg("replace"),
+      .def("put_files", &put_files, nb::arg("name"), nb::arg("plan"), nb::arg("where"), nb::arg("replace"),
            nb::arg("remove_when_unused"))
       .def("open_or_put_files", &open_or_put_files, nb::arg("name"), nb::arg("plan"),
-           nb::arg("pages"), nb::arg("numa"), nb::arg("replicate_on"), nb::arg("strict"),
+           nb::arg("where"),
            nb::arg("wait_seconds"), nb::arg("remove_when_unused") = false);
 }
 

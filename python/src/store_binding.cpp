@@ -44,16 +44,9 @@ dtype parse_dtype_or_throw(const std::string& text) {
 
 }  // namespace
 
-// numa: an engine placement text; replicate_on: nodes for one copy each ("NAME@nodeN"), from
-// the planner (then numa is "none").
-create_options make_options(const std::string& pages, const std::string& numa,
-                            const std::vector<int>& replicate_on, bool strict, bool replace,
-                            bool remove_when_unused, const std::string& metadata) {
-  create_options o;
-  o.pages = parse_page_size(pages);
-  o.where = placement::parse(numa);
-  o.replicate_on = replicate_on;
-  o.strict = strict;
+create_options make_options(const chosen_placement& where, bool replace, bool remove_when_unused,
+                            const std::string& metadata) {
+  create_options o = where.options;
   o.replace = replace;
   o.remove_when_unused = remove_when_unused;
   o.metadata = metadata;
@@ -105,12 +98,11 @@ void copy_in(draft& d, const std::vector<input_tensor>& tensors) {
 
 // put: creates the draft, copies every tensor in, publishes.
 nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>& tensors,
-              bool bundle, const std::string& pages, const std::string& numa,
-              const std::vector<int>& replicate_on, bool strict, bool replace,
+              bool bundle, const chosen_placement& where, bool replace,
               bool remove_when_unused, const std::string& metadata) {
   const layout l = layout_of(name, tensors, bundle);
   const create_options opts =
-      make_options(pages, numa, replicate_on, strict, replace, remove_when_unused, metadata);
+      make_options(where, replace, remove_when_unused, metadata);
 
   std::optional<segment> seg;
   create_report report;
@@ -127,12 +119,11 @@ nb::tuple put(store& s, const std::string& name, const std::vector<input_tensor>
 // open_or_put of arrays and mappings: the engine's open_or_create, filled from the inputs.
 segment open_or_put_tensors(store& s, const std::string& name,
                             const std::vector<input_tensor>& tensors, bool bundle,
-                            const std::string& pages, const std::string& numa,
-                            const std::vector<int>& replicate_on, bool strict, double wait_seconds,
+                            const chosen_placement& where, double wait_seconds,
                             bool remove_when_unused) {
   const layout l = layout_of(name, tensors, bundle);
   const create_options opts =
-      make_options(pages, numa, replicate_on, strict, false, remove_when_unused, "");
+      make_options(where, false, remove_when_unused, "");
   const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
   nb::gil_scoped_release release;
   return s.open_or_create(name, l, opts, [&tensors](draft& d) { copy_in(d, tensors); }, wait);
@@ -142,13 +133,12 @@ segment open_or_put_tensors(store& s, const std::string& name,
 struct fill_raised {};
 
 segment open_or_create(store& s, const std::string& name, const std::string& type,
-                       const std::vector<std::uint64_t>& shape, const std::string& pages,
-                       const std::string& numa, const std::vector<int>& replicate_on,
-                       bool strict, const nb::callable& fill, double wait_seconds,
+                       const std::vector<std::uint64_t>& shape, const chosen_placement& where,
+                       const nb::callable& fill, double wait_seconds,
                        bool remove_when_unused, const std::string& metadata) {
   const layout l = layout::array(parse_dtype_or_throw(type), shape);
   const create_options opts =
-      make_options(pages, numa, replicate_on, strict, false, remove_when_unused, metadata);
+      make_options(where, false, remove_when_unused, metadata);
   const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
   auto run_fill = [&fill](draft& d) {
     nb::gil_scoped_acquire acquire;
@@ -223,12 +213,11 @@ void bind_store(nb::module_& m) {
            nb::call_guard<nb::gil_scoped_release>())
       .def("remove", &store::remove, nb::call_guard<nb::gil_scoped_release>())
       .def("list", &list_segments)
-      .def("put", &put, nb::arg("name"), nb::arg("tensors"), nb::arg("bundle"), nb::arg("pages"),
-           nb::arg("numa"), nb::arg("replicate_on"), nb::arg("strict"), nb::arg("replace"),
+      .def("put", &put, nb::arg("name"), nb::arg("tensors"), nb::arg("bundle"), nb::arg("where"), nb::arg("replace"),
            nb::arg("remove_when_unused"),
            nb::arg("metadata"))
       .def("open_or_create", &open_or_create, nb::arg("name"), nb::arg("dtype"), nb::arg("shape"),
-           nb::arg("pages"), nb::arg("numa"), nb::arg("replicate_on"), nb::arg("strict"),
+           nb::arg("where"),
            nb::arg("fill"),
            nb::arg("wait_seconds"), nb::arg("remove_when_unused") = false,
            nb::arg("metadata") = "")
@@ -251,8 +240,7 @@ void bind_store(nb::module_& m) {
            },
            "Removes temp files of dead creators, unused remove_when_unused segments, stale locks.");
   store_class.def("open_or_put_tensors", &open_or_put_tensors, nb::arg("name"),
-                  nb::arg("tensors"), nb::arg("bundle"), nb::arg("pages"), nb::arg("numa"),
-                  nb::arg("replicate_on"), nb::arg("strict"), nb::arg("wait_seconds"),
+                  nb::arg("tensors"), nb::arg("bundle"), nb::arg("where"), nb::arg("wait_seconds"),
                   nb::arg("remove_when_unused") = false);
   bind_load(m, store_class);
 }

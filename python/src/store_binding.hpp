@@ -9,16 +9,15 @@
 
 #include "onecopy/engine/draft.hpp"
 #include "onecopy/engine/options.hpp"
+#include "plan_binding.hpp"
 
 namespace onecopy::python {
 
 void bind_store(nanobind::module_& m);
 
-/// The create options of put / open_or_create's arguments. numa: an engine placement text;
-/// replicate_on: nodes for one copy each (from the planner; then numa is "none").
-[[nodiscard]] create_options make_options(const std::string& pages, const std::string& numa,
-                                          const std::vector<int>& replicate_on, bool strict,
-                                          bool replace, bool remove_when_unused,
+/// The create options of put / open_or_create's arguments: where's pages and placement (from
+/// choose_placement) with the rest.
+[[nodiscard]] create_options make_options(const chosen_placement& where, bool replace, bool remove_when_unused,
                                           const std::string& metadata);
 
 /// What creating did, as handle.report: path, backing, page_size, fallbacks, warnings, ...

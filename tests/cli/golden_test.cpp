@@ -31,7 +31,9 @@ TEST(CliGoldenTest, PutLsStatVerifyRm) {
       out.write(reinterpret_cast<const char*>(&f), sizeof f);
     }
   }
-  t.run({"put", "zeros", "--zeros", "3MiB", "--pages", "4k"}, env);
+  // --numa local: the default (auto) asks the planner, whose answer depends on the host's nodes;
+  // PutDefaultsToThePlanner and tests/python/test_same_placement.py cover it.
+  t.run({"put", "zeros", "--zeros", "3MiB", "--pages", "4k", "--numa", "local"}, env);
   t.run({"put", "matrix", raw.string(), "--dtype", "f32", "--shape", "256,256", "--numa", "bind:0"}, env);
   t.run({"ls"}, env);
   t.run({"ls", "--json"}, env);
@@ -43,7 +45,7 @@ TEST(CliGoldenTest, PutLsStatVerifyRm) {
   t.run({"gc"}, env);
   // Errors: usage (exit 2) and failures (exit 1), each naming the thing and the cause.
   t.run({"put", "../escape", "--zeros", "1M"}, env);
-  t.run({"put", "matrix", "--zeros", "1M"}, env);
+  t.run({"put", "matrix", "--zeros", "1M", "--numa", "local"}, env);
   t.run({"put", "nothing"}, env);
   t.run({"put", "bad", "--zeros", "12Q"}, env);
   t.run({"put", "bad", raw.string(), "--dtype", "f32", "--shape", "3,3"}, env);
@@ -53,7 +55,7 @@ TEST(CliGoldenTest, PutLsStatVerifyRm) {
   t.run({"stat", "missing"}, env);
   t.run({"rm", "missing"}, env);
   // rm tries every name: reports each failure, exit 1; -f ignores missing names.
-  t.run({"put", "a", "--zeros", "4K", "-q"}, env);
+  t.run({"put", "a", "--zeros", "4K", "--numa", "none", "-q"}, env);  // none: the old spelling of local
   t.run({"put", "b", raw.string(), "--numa", "bind:0", "-q"}, env);  // -q: no fallback line
   t.run({"rm", "a", "missing", "b", "../bad"}, env);
   t.run({"ls"}, env);
@@ -70,6 +72,22 @@ TEST(CliGoldenTest, HelpGoesToStdoutWithExitZero) {
   const auto none = test::run({test::built("onecopy").string()});
   EXPECT_EQ(none.code, 2);
   EXPECT_NE(none.err.find("--help"), std::string::npos);
+}
+
+TEST(CliGoldenTest, PutDefaultsToThePlanner) {
+  // The same default as Python's put(numa="auto"): the planner decides, put says so, and the
+  // segment records it for ls and stat.
+  test::temp_dir dir;
+  const std::map<std::string, std::string> env{{"ONECOPY_DIR", (dir.path() / "store").string()}};
+  const auto put = test::run({test::built("onecopy").string(), "put", "d", "--zeros", "1M", "-q"}, env);
+  ASSERT_EQ(put.code, 0) << put.err;
+  EXPECT_EQ(put.out.rfind("plan: ", 0), 0u) << put.out;
+  EXPECT_NE(put.out.find("(asked: auto)"), std::string::npos) << put.out;
+  const auto stat = test::run({test::built("onecopy").string(), "stat", "d", "--json"}, env);
+  ASSERT_EQ(stat.code, 0) << stat.err;
+  EXPECT_NE(stat.out.find(R"("placement_asked": "auto")"), std::string::npos) << stat.out;
+  const auto ls = test::run({test::built("onecopy").string(), "ls"}, env);
+  EXPECT_NE(ls.out.find("(asked: auto)"), std::string::npos) << ls.out;
 }
 
 TEST(CliGoldenTest, VerifyFailsOnCorruptedData) {

@@ -43,9 +43,28 @@ TEST(OsErrorTest, NamesTheCallTheObjectAndTheCause) {
   } catch (const no_space_error& e) {
     EXPECT_STREQ(e.what(), "fallocate(/dev/shm/x, 8 GiB): No space left on device");
     EXPECT_EQ(e.err(), ENOSPC);
+    EXPECT_EQ(e.call(), "fallocate");
+    EXPECT_EQ(e.path(), "/dev/shm/x");
     return;
   }
   FAIL() << "ENOSPC did not map to no_space_error";
+}
+
+TEST(OsErrorTest, KeepsTheCallAndThePathApart) {
+  const os_error relative(ENOENT, "open(model (1).safetensors) to load it");
+  EXPECT_EQ(relative.call(), "open");
+  EXPECT_EQ(relative.path(), "model (1).safetensors");
+  const os_error no_path(EINVAL, "mbind(bind:3, 1 GiB)");
+  EXPECT_EQ(no_path.call(), "mbind");
+  EXPECT_TRUE(no_path.path().empty());
+  const os_error no_call(EEXIST, "create segment 'w': /dev/shm/onecopy-0/w exists");
+  EXPECT_EQ(no_call.call(), "");
+  EXPECT_TRUE(no_call.path().empty());
+  const os_error given(ENOENT, "input model.bin", "model.bin");
+  EXPECT_EQ(given.path(), "model.bin");
+  const os_error unclosed(EIO, "write(/tmp/a");
+  EXPECT_EQ(unclosed.call(), "write");
+  EXPECT_TRUE(unclosed.path().empty());
 }
 
 TEST(OsErrorTest, MapsErrnoToNamedErrors) {

@@ -112,6 +112,17 @@ TEST(CreateTest, ZeroSizeIsRejected) {
   EXPECT_TRUE(files_in(dir.path() / "store").empty());
 }
 
+TEST(CreateTest, PlacementRequestsAreNotAFilesPolicy) {
+  // auto and replicate are for choose_placement to decide; a file gets local, bind or interleave.
+  test::temp_dir dir;
+  store s = store::at(dir.path() / "store");
+  for (const auto& asked : {placement::automatic(), placement::replicate_on({0})}) {
+    const auto msg = error_of<usage_error>([&] { (void)s.create("p", layout::bytes(4096), {.where = asked}); });
+    EXPECT_NE(msg.find("choose_placement"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(files_in(dir.path() / "store").empty());
+}
+
 TEST(ResourceTest, FullTmpfsIsANamedErrorBeforeAnyPage) {
   test::scoped_mount small("tmpfs", "size=16m,mode=0755");
   if (!small.ok()) GTEST_SKIP() << small.why();

@@ -99,6 +99,7 @@ TEST_F(SegmentFormatTest, EveryCorruptedFieldIsNamed) {
       {"policy", 116, 7, 4, "policy"},
       {"histogram count", 248, 65, 4, "histogram_count"},
       {"histogram node", 256, 5000, 4, "histogram"},
+      {"asked policy", 1360, 99, 4, "asked_policy"},
       {"creator pid", 1280, 77, 4, "header_checksum"},
       {"reserved byte", 2000, 1, 1, "header_checksum"},
       {"tensor dtype", 4096, 999, 2, "tensor[0].dtype"},
@@ -158,6 +159,7 @@ TEST(SegmentHeaderTest, WriteThenParseRoundTrips) {
   info.page_size = 2 * MiB;
   info.backing = backing_kind::thp;
   info.where = placement::interleave_over({0, 1, 8});
+  info.asked = numa_policy::automatic;
   info.histogram = {{0, 3}, {8, 4}};
   info.creator_host = "host";
   info.creator_pid = 42;
@@ -165,6 +167,7 @@ TEST(SegmentHeaderTest, WriteThenParseRoundTrips) {
   write_segment_header(file, info);
   const segment_info back = parse_segment(file, file.size(), "mem");
   EXPECT_EQ(back.where, info.where);
+  EXPECT_EQ(back.asked, numa_policy::automatic);
   EXPECT_EQ(back.histogram, info.histogram);
   EXPECT_EQ(back.metadata, "meta");
   EXPECT_EQ(back.creator_host, "host");
@@ -172,6 +175,10 @@ TEST(SegmentHeaderTest, WriteThenParseRoundTrips) {
   EXPECT_EQ(back.tensors[0].shape, (std::vector<std::uint64_t>{2, 3, 4}));
   EXPECT_EQ(back.tensors[1].type, dtype::f8_e4m3);
   EXPECT_EQ(back.tensors[1].offset, 64u);
+  // Files written before the asked policy was recorded hold zeros there: "not recorded".
+  info.asked.reset();
+  write_segment_header(file, info);
+  EXPECT_FALSE(parse_segment(file, file.size(), "mem").asked.has_value());
 }
 
 TEST(LayoutTest, RejectsBadTensorTables) {

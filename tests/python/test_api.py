@@ -144,11 +144,13 @@ def test_topology_lists_nodes_and_pools():
 
 def test_numa_and_pages_arguments():
     h = onecopy.put("n", np.zeros(10), numa="none", pages="4k")
-    assert h.info()["placement"] == "none"
+    assert h.info()["placement"] == "local"  # "none" is the old spelling of local
+    assert h.info()["placement_asked"] == "local"
     assert h.report["page_size"] == 4096
     onecopy.put("n2", np.zeros(10), numa="interleave")
     onecopy.put("n3", np.zeros(10), numa="bind:0")
     assert onecopy.open("n3").info()["placement"] == "bind:0"
+    assert onecopy.open("n3").info()["placement_asked"] == "bind"
 
 
 # ---- errors --------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_put_of_a_folder_keeps_its_small_files_and_materializes_them(tmp_path, m
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     where = pathlib.Path(out.stdout.strip())
     assert where.parent == tmp_path / "cache" / "onecopy" / "files"
-    assert where.name == f"m-{h.info()['checksum']:016x}"
+    assert where.name == f"m-{h.info()['checksum']}"
     assert (where / "1_Pooling" / "config.json").read_text() == '{"pooling_mode_mean_tokens": true}'
     assert sorted(p.name for p in where.iterdir()) == ["1_Pooling", "config.json", "tokenizer.json"]
     assert h.materialize(tmp_path / "here") == tmp_path / "here"
@@ -191,7 +191,7 @@ def test_open_or_put_of_arrays_and_mappings_compares_tables():
 
 def _open_or_put(name, folder, queue):
     h = onecopy.open_or_put(name, folder, timeout=120)
-    queue.put((h.info()["creator_pid"], h.path, float(h["embeddings.position_embeddings.weight"].sum())))
+    queue.put((h.info()["creator"]["pid"], h.path, float(h["embeddings.position_embeddings.weight"].sum())))
 
 
 def test_open_or_put_from_many_processes_publishes_once(tmp_path):
@@ -224,7 +224,7 @@ def test_a_waiter_takes_over_when_the_loader_is_killed(tmp_path):
     finally:
         loader.kill()
     h = onecopy.open("m")
-    assert h.info()["creator_pid"] == waiter.pid and h.verify()
+    assert h.info()["creator"]["pid"] == waiter.pid and h.verify()
 
 
 def test_a_real_model_folder_loads_from_the_bundle_and_its_materialized_files(tmp_path, monkeypatch):

@@ -124,7 +124,7 @@ def test_same_name_other_content_is_a_clear_error(cluster):
     node = cluster.nodes[1]
     stale = onecopy._attach.store(node.store_dir).put(
         "ray-clash", [("", "f32", [100], np.ones(100, dtype=np.float32).view(np.uint8))],
-        False, "auto", "none", [], False, False, False, "")
+        False, onecopy._core.choose_placement("local", "auto", False, 400), False, False, "")
     del stale
     shared = ocr.share("ray-clash", np.zeros(100, dtype=np.float32))
     with pytest.raises(ValueError) as err:

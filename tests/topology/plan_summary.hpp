@@ -16,7 +16,7 @@ namespace onecopy::test {
 [[nodiscard]] inline std::string decided(const placement_plan& p) {
   std::vector<int> nodes;
   for (const auto& c : p.copies) {
-    if (p.policy == plan_policy::replicate) nodes.push_back(c.replica_node);
+    if (p.policy == numa_policy::replicate) nodes.push_back(c.replica_node);
     else nodes.insert(nodes.end(), c.nodes.begin(), c.nodes.end());
   }
   return fmt::format("{}:{}", to_string(p.policy), sys::format_cpulist(nodes));

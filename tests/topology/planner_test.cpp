@@ -60,9 +60,9 @@ TEST(Planner, PrefersOneGigabytePagesWhenFreePoolsAndMountsAllow) {
   auto r = request(4 * GiB);
   r.gpus = {0};
   const auto p = plan(t, r);
-  EXPECT_EQ(p.policy, plan_policy::bind);
-  EXPECT_EQ(p.pages, page_kind::huge_1g);
-  EXPECT_EQ(p.page_size, GiB);
+  EXPECT_EQ(p.policy, numa_policy::bind);
+  EXPECT_EQ(p.pages, page_size::huge_1g);
+  EXPECT_EQ(p.page_bytes, GiB);
   EXPECT_EQ(p.total_bytes, 4 * GiB);
 }
 
@@ -70,9 +70,9 @@ TEST(Planner, UsesFreePagesNotPoolSizes) {
   const topology t(live_like());
   auto r = request(3 * GiB);  // 1 GiB pages would waste nothing, but 1536 2 MiB pages > 1024 free
   r.gpus = {0};
-  r.pages = page_kind::huge_2m;
+  r.pages = page_size::huge_2m;
   const auto p = plan(t, r);
-  EXPECT_EQ(p.pages, page_kind::thp);
+  EXPECT_EQ(p.pages, page_size::thp);
   EXPECT_NE(all_reasons(p).find("node 0 has 1024 free 2 MiB pages, need 1536"), std::string::npos) << all_reasons(p);
 }
 
@@ -81,11 +81,11 @@ TEST(Planner, AvoidsWastefulRoundingUnlessAsked) {
   auto r = request(1536 * MiB);  // 1 GiB pages would waste 512 MiB
   r.gpus = {0};
   auto p = plan(t, r);
-  EXPECT_EQ(p.pages, page_kind::huge_2m);
+  EXPECT_EQ(p.pages, page_size::huge_2m);
   EXPECT_NE(all_reasons(p).find("would waste 512 MiB"), std::string::npos);
-  r.pages = page_kind::huge_1g;
+  r.pages = page_size::huge_1g;
   p = plan(t, r);
-  EXPECT_EQ(p.pages, page_kind::huge_1g);
+  EXPECT_EQ(p.pages, page_size::huge_1g);
   EXPECT_EQ(p.total_bytes, 2 * GiB);
 }
 
@@ -96,7 +96,7 @@ TEST(Planner, NeedsMountsOnTheLiveHost) {
   auto r = request(4 * GiB);
   r.gpus = {1};
   const auto p = plan(t, r);
-  EXPECT_EQ(p.pages, page_kind::base);
+  EXPECT_EQ(p.pages, page_size::base);
   const auto why = all_reasons(p);
   EXPECT_NE(why.find("no hugetlbfs mounted with pagesize=1 GiB"), std::string::npos) << why;
   EXPECT_NE(why.find("no tmpfs mounted huge=within_size|always"), std::string::npos) << why;
@@ -107,7 +107,7 @@ TEST(Planner, AllGpusReplicateWithinTheBudget) {
   auto r = request(8 * GiB);
   r.gpus = {0, 1};
   auto p = plan(t, r);
-  EXPECT_EQ(p.policy, plan_policy::replicate);
+  EXPECT_EQ(p.policy, numa_policy::replicate);
   ASSERT_EQ(p.copies.size(), 2u);
   EXPECT_EQ(p.copies[0].replica_node, 0);
   EXPECT_EQ(p.copies[1].replica_node, 1);
@@ -115,24 +115,24 @@ TEST(Planner, AllGpusReplicateWithinTheBudget) {
   EXPECT_EQ(p.total_bytes, 16 * GiB);
   r.budget = 10 * GiB;
   p = plan(t, r);
-  EXPECT_EQ(p.policy, plan_policy::interleave);
+  EXPECT_EQ(p.policy, numa_policy::interleave);
   EXPECT_NE(all_reasons(p).find("over the budget of 10 GiB (--budget)"), std::string::npos) << all_reasons(p);
 }
 
 TEST(Planner, ExplicitReplicateFallsBackUnlessStrict) {
   const topology t(live_like());
   auto r = request(30 * GiB);
-  r.policy = plan_policy::replicate;
+  r.where.policy = numa_policy::replicate;
   r.budget = 40 * GiB;
   auto p = plan(t, r);
-  EXPECT_EQ(p.policy, plan_policy::interleave);
+  EXPECT_EQ(p.policy, numa_policy::interleave);
   EXPECT_NE(all_reasons(p).find("fallback from replicate"), std::string::npos);
   r.strict = true;
   EXPECT_THROW((void)plan(t, r), fallback_error);
   r.budget = 0;  // default: half of 2 × (48 + 2 + 8) GiB = 58 GiB, room for 2 × 20 GiB
   r.size = 20 * GiB;
   p = plan(t, r);
-  EXPECT_EQ(p.policy, plan_policy::replicate);
+  EXPECT_EQ(p.policy, numa_policy::replicate);
 }
 
 TEST(Planner, GpuWithoutLocalityCountsEveryNodeAsLocal) {
@@ -149,12 +149,12 @@ TEST(Planner, ExplicitNodesAreChecked) {
   parts.nodes[1].allowed = false;
   const topology t(parts);
   auto r = request(GiB);
-  r.policy = plan_policy::bind;
-  r.nodes = {1};
+  r.where.policy = numa_policy::bind;
+  r.where.nodes = {1};
   EXPECT_THROW((void)plan(t, r), usage_error);
-  r.nodes = {5};
+  r.where.nodes = {5};
   EXPECT_THROW((void)plan(t, r), usage_error);
-  r.nodes = {0};
+  r.where.nodes = {0};
   EXPECT_EQ(plan(t, r).copies.at(0).nodes, std::vector<int>{0});
   // A consumer on the disallowed node is served from the nearest allowed one.
   r = request(GiB);
@@ -167,22 +167,22 @@ TEST(Planner, ExplicitNodesAreChecked) {
 TEST(Planner, LocalHasNoNodes) {
   const topology t(live_like());
   auto r = request(GiB);
-  r.policy = plan_policy::local;
+  r.where.policy = numa_policy::local;
   const auto p = plan(t, r);
-  EXPECT_EQ(p.policy, plan_policy::local);
+  EXPECT_EQ(p.policy, numa_policy::local);
   ASSERT_EQ(p.copies.size(), 1u);
   EXPECT_TRUE(p.copies[0].nodes.empty());
-  EXPECT_EQ(p.pages, page_kind::huge_1g);
+  EXPECT_EQ(p.pages, page_size::huge_1g);
 }
 
 TEST(Planner, InterleaveOverChosenNodes) {
   const topology t(live_like());
   auto r = request(2 * GiB);
-  r.policy = plan_policy::interleave;
+  r.where.policy = numa_policy::interleave;
   auto p = plan(t, r);
   EXPECT_EQ(p.copies.at(0).nodes, (std::vector<int>{0, 1}));
   EXPECT_EQ(p.copies.at(0).bytes_per_node, GiB);
-  EXPECT_EQ(p.pages, page_kind::huge_1g);  // one 1 GiB page per node
+  EXPECT_EQ(p.pages, page_size::huge_1g);  // one 1 GiB page per node
   EXPECT_EQ(p.summary(), "interleave over nodes 0-1, 1 GiB pages, 2 GiB in all");
 }
 
@@ -191,7 +191,7 @@ TEST(Planner, HbmOnlyMachineStillPlaces) {
   for (auto& n : parts.nodes) n.kind = memory_kind::hbm;
   const topology t(parts);
   const auto p = plan(t, request(GiB));
-  EXPECT_EQ(p.policy, plan_policy::replicate);
+  EXPECT_EQ(p.policy, numa_policy::replicate);
   EXPECT_NE(p.reasons.front().find("no ordinary DRAM node"), std::string::npos) << p.reasons.front();
 }
 
@@ -206,23 +206,7 @@ TEST(Planner, RejectsBadRequests) {
   EXPECT_THROW((void)plan(t, r), usage_error);
 }
 
-TEST(PlanParsing, Policies) {
-  EXPECT_EQ(parse_plan_policy("auto").policy, plan_policy::automatic);
-  EXPECT_EQ(parse_plan_policy("replicate").policy, plan_policy::replicate);
-  auto s = parse_plan_policy("bind:0,8");
-  EXPECT_EQ(s.policy, plan_policy::bind);
-  EXPECT_EQ(s.nodes, (std::vector<int>{0, 8}));
-  EXPECT_EQ(parse_plan_policy("interleave:0-3").nodes, (std::vector<int>{0, 1, 2, 3}));
-  EXPECT_EQ(parse_plan_policy("local").policy, plan_policy::local);
-  for (const char* bad : {"", "spread", "bind:", "auto:1", "interleave:x"})
-    EXPECT_THROW((void)parse_plan_policy(bad), usage_error) << bad;
-}
-
-TEST(PlanParsing, PagesGpusCpus) {
-  EXPECT_FALSE(parse_page_kind("auto").has_value());
-  EXPECT_EQ(parse_page_kind("1G"), page_kind::huge_1g);
-  EXPECT_EQ(parse_page_kind("4k"), page_kind::base);
-  EXPECT_THROW((void)parse_page_kind("16m"), usage_error);
+TEST(PlanParsing, GpusCpus) {
   const topology t(live_like());
   EXPECT_EQ(parse_gpu_list(t, "all"), (std::vector<int>{0, 1, 2}));
   EXPECT_EQ(parse_gpu_list(t, "1,0"), (std::vector<int>{0, 1}));

@@ -17,10 +17,10 @@
 namespace onecopy {
 namespace {
 
-placement_plan plan_of(const topology& t, std::uint64_t size, plan_policy policy = plan_policy::automatic) {
+placement_plan plan_of(const topology& t, std::uint64_t size, numa_policy policy = numa_policy::automatic) {
   plan_request r;
   r.size = size;
-  r.policy = policy;
+  r.where.policy = policy;
   return plan(t, r);
 }
 
@@ -34,7 +34,7 @@ TEST(SyntheticTopology, OneNodeBindsThere) {
   EXPECT_TRUE(t.info().distances.empty());
   EXPECT_EQ(test::decided(plan_of(t, 100 * MiB)), "bind:0");
   // replicate on one node: one replica file, NAME@node0.
-  const auto p = plan_of(t, 100 * MiB, plan_policy::replicate);
+  const auto p = plan_of(t, 100 * MiB, numa_policy::replicate);
   EXPECT_EQ(test::decided(p), "replicate:0");
   EXPECT_EQ(p.copies.at(0).replica_node, 0);
 }
@@ -82,7 +82,7 @@ TEST(SyntheticTopology, CpuLessNodesGetNoReplicaButTakeSpill) {
 
   auto p = plan_of(t, 8 * GiB);
   EXPECT_EQ(p.consumer_nodes.size(), 2u);
-  EXPECT_EQ(p.policy, plan_policy::replicate);
+  EXPECT_EQ(p.policy, numa_policy::replicate);
   for (const auto& copy : p.copies) EXPECT_NE(copy.replica_node, c);
   bool said = false;
   for (const auto& r : p.reasons) said |= r.find(fmt::format("node {} (no CPUs)", c)) != std::string::npos;
@@ -98,10 +98,10 @@ TEST(SyntheticTopology, NoHugePagesAnywhereFallsBackWithReasons) {
   for (const auto& n : t.nodes()) EXPECT_TRUE(n.hugepages.empty());
   plan_request r;
   r.size = 4 * GiB;
-  r.pages = page_kind::huge_2m;
+  r.pages = page_size::huge_2m;
   r.cpus = {0};
   auto p = plan(t, r);
-  EXPECT_EQ(p.pages, page_kind::thp);
+  EXPECT_EQ(p.pages, page_size::thp);
   EXPECT_NE(p.reasons.at(p.reasons.size() - 2).find("no 2 MiB huge pages reserved"), std::string::npos);
   r.strict = true;
   EXPECT_THROW((void)plan(t, r), fallback_error);
@@ -109,13 +109,13 @@ TEST(SyntheticTopology, NoHugePagesAnywhereFallsBackWithReasons) {
   r = {};
   r.size = 100 * KiB;
   p = plan(t, r);
-  EXPECT_EQ(p.pages, page_kind::base);
-  EXPECT_EQ(p.page_size, 4 * KiB);
+  EXPECT_EQ(p.pages, page_size::base);
+  EXPECT_EQ(p.page_bytes, 4 * KiB);
 }
 
 TEST(SyntheticTopology, LargerThanTheHostIsAnErrorNamingTheSize) {
   const auto t = topology::from_synthetic("pack:2 [numa(memory=16GiB)] core:2 pu:1");
-  for (auto policy : {plan_policy::automatic, plan_policy::interleave, plan_policy::local, plan_policy::bind}) {
+  for (auto policy : {numa_policy::automatic, numa_policy::interleave, numa_policy::local, numa_policy::bind}) {
     try {
       (void)plan_of(t, 40 * GiB, policy);
       ADD_FAILURE() << "planned 40 GiB on a 32 GiB host with " << to_string(policy);

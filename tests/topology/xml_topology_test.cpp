@@ -197,11 +197,11 @@ TEST_P(RecordedTopology, NeverPlansAHostCopyOnGpuMemoryOrDisallowedNodes) {
   std::vector<std::vector<int>> consumers = {{}};
   for (std::size_t i = 0; i < m.gpus.size(); ++i) consumers.push_back({static_cast<int>(i)});
   for (const auto& gpus : consumers) {
-    for (auto policy : {plan_policy::automatic, plan_policy::interleave, plan_policy::replicate, plan_policy::bind}) {
+    for (auto policy : {numa_policy::automatic, numa_policy::interleave, numa_policy::replicate, numa_policy::bind}) {
       plan_request r;
       r.size = fits;
       r.gpus = gpus;
-      r.policy = policy;
+      r.where.policy = policy;
       const auto p = plan(t(), r);
       for (const auto& c : p.copies)
         for (int os : c.nodes) {
@@ -268,8 +268,8 @@ TEST(RecordedTopologies, KnlMcdramIsUsedOnlyWhenAskedFor) {
   r.size = 2 * GiB;
   r.cpus = {0};
   EXPECT_EQ(test::decided(plan(t, r)), "bind:0");
-  r.policy = plan_policy::bind;
-  r.nodes = {4};
+  r.where.policy = numa_policy::bind;
+  r.where.nodes = {4};
   const auto p = plan(t, r);
   EXPECT_EQ(test::decided(p), "bind:4");
   EXPECT_NE(p.reasons[1].find("mcdram"), std::string::npos) << p.reasons[1];
@@ -281,8 +281,8 @@ TEST(RecordedTopologies, Ac922GpuMemoryNodeIsRefusedForAHostCopy) {
   const auto t = topology::from_xml(std::filesystem::path(ONECOPY_TOPOLOGIES_DIR) / "ibm-power9-ac922-2numa+6gpumem-6xV100.xml");
   plan_request r;
   r.size = GiB;
-  r.policy = plan_policy::bind;
-  r.nodes = {253};
+  r.where.policy = numa_policy::bind;
+  r.where.nodes = {253};
   try {
     (void)plan(t, r);
     FAIL() << "bound a host copy to GPU memory";
@@ -299,10 +299,10 @@ TEST(RecordedTopologies, G4dnHugePagePoolsChooseTwoMegabytePages) {
   EXPECT_FALSE(t.node(0)->pool(2 * MiB)->free.has_value());
   plan_request r;
   r.size = 8 * GiB;  // 4096 pages per replica: both pools hold it
-  EXPECT_EQ(plan(t, r).pages, page_kind::huge_2m);
+  EXPECT_EQ(plan(t, r).pages, page_size::huge_2m);
   r.size = 11 * GiB;  // 5632 pages: more than either pool
-  EXPECT_EQ(plan(t, r).pages, page_kind::thp);
-  r.pages = page_kind::huge_2m;
+  EXPECT_EQ(plan(t, r).pages, page_size::thp);
+  r.pages = page_size::huge_2m;
   r.strict = true;
   EXPECT_THROW((void)plan(t, r), fallback_error);
 }
@@ -314,10 +314,10 @@ TEST(RecordedTopologies, LassenSparseNodeIndexesAndSixtyFourKilobytePages) {
   EXPECT_EQ(*t.distance(0, 8), 40u);
   plan_request r;
   r.size = 64 * KiB * 3 + 1;  // tiny: rounds to 64 KiB base pages
-  r.pages = page_kind::base;
+  r.pages = page_size::base;
   r.cpus = {8};
   const auto p = plan(t, r);
-  EXPECT_EQ(p.page_size, 64 * KiB);
+  EXPECT_EQ(p.page_bytes, 64 * KiB);
   EXPECT_EQ(p.total_bytes, 4 * 64 * KiB);
 }
 

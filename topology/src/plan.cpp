@@ -17,27 +17,6 @@
 
 namespace onecopy {
 
-std::string_view to_string(plan_policy p) noexcept {
-  switch (p) {
-    case plan_policy::automatic: return "auto";
-    case plan_policy::bind: return "bind";
-    case plan_policy::interleave: return "interleave";
-    case plan_policy::replicate: return "replicate";
-    case plan_policy::local: return "local";
-  }
-  return "auto";
-}
-
-std::string_view to_string(page_kind p) noexcept {
-  switch (p) {
-    case page_kind::huge_1g: return "1g";
-    case page_kind::huge_2m: return "2m";
-    case page_kind::thp: return "thp";
-    case page_kind::base: return "base";
-  }
-  return "base";
-}
-
 namespace {
 
 // A node holds a share in base pages when it fits 90% of its free memory: the rest is left
@@ -50,14 +29,15 @@ std::string nodes_text(const std::vector<int>& nodes) {
 
 std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
 
-std::uint64_t huge_size(page_kind k) { return k == page_kind::huge_1g ? GiB : 2 * MiB; }
+std::uint64_t huge_size(page_size k) { return k == page_size::huge_1g ? GiB : 2 * MiB; }
 
-std::string page_label(page_kind k, std::uint64_t base) {
+std::string page_label(page_size k, std::uint64_t base) {
   switch (k) {
-    case page_kind::huge_1g: return "1 GiB hugetlbfs pages";
-    case page_kind::huge_2m: return "2 MiB hugetlbfs pages";
-    case page_kind::thp: return "transparent huge pages";
-    case page_kind::base: return fmt::format("{} base pages", format_page_size(base));
+    case page_size::huge_1g: return "1 GiB hugetlbfs pages";
+    case page_size::huge_2m: return "2 MiB hugetlbfs pages";
+    case page_size::thp: return "transparent huge pages";
+    case page_size::base: return fmt::format("{} base pages", format_page_size(base));
+    case page_size::automatic: break;  // never a plan's answer
   }
   return "";
 }
@@ -85,7 +65,7 @@ class planner {
     decide_policy();
     choose_pages();
     for (const auto& c : out_.copies)
-      out_.total_bytes += round_up(c.bytes_per_node, out_.page_size) * std::max<std::size_t>(1, c.nodes.size());
+      out_.total_bytes += round_up(c.bytes_per_node, out_.page_bytes) * std::max<std::size_t>(1, c.nodes.size());
     return std::move(out_);
   }
 
@@ -97,6 +77,7 @@ class planner {
   std::string budget_note_ = "--budget";
 
   void why(std::string line) { out_.reasons.push_back(std::move(line)); }
+  bool pages_asked() const { return r_.pages != page_size::automatic; }
 
   const numa_node& node(int os) const {
     const numa_node* n = t_.node(os);
@@ -258,15 +239,15 @@ class planner {
                                                   nodes_text(nodes), format_bytes(cap), headroom_percent));
   }
 
-  void bind_one(int os) { out_.policy = plan_policy::bind; out_.copies = {{plan_policy::bind, {os}, r_.size, -1}}; }
+  void bind_one(int os) { out_.policy = numa_policy::bind; out_.copies = {{numa_policy::bind, {os}, r_.size, -1}}; }
   void interleave(const std::vector<int>& nodes) {
-    out_.policy = plan_policy::interleave;
-    out_.copies = {{plan_policy::interleave, nodes, ceil_div(r_.size, nodes.size()), -1}};
+    out_.policy = numa_policy::interleave;
+    out_.copies = {{numa_policy::interleave, nodes, ceil_div(r_.size, nodes.size()), -1}};
   }
   void replicate(const std::vector<int>& nodes) {
-    out_.policy = plan_policy::replicate;
+    out_.policy = numa_policy::replicate;
     out_.copies.clear();
-    for (int os : nodes) out_.copies.push_back({plan_policy::bind, {os}, r_.size, os});
+    for (int os : nodes) out_.copies.push_back({numa_policy::bind, {os}, r_.size, os});
   }
   bool all_hold(const std::vector<int>& nodes, std::uint64_t bytes) const {
     return std::all_of(nodes.begin(), nodes.end(), [&](int os) { return holds(node(os), bytes); });
@@ -341,20 +322,20 @@ class planner {
   }
 
   void decide_policy() {
-    switch (r_.policy) {
-      case plan_policy::automatic: decide_auto(); return;
-      case plan_policy::local: {
+    switch (r_.where.policy) {
+      case numa_policy::automatic: decide_auto(); return;
+      case numa_policy::local: {
         std::uint64_t cap = 0;
         for (int os : candidates_) cap += capacity(node(os));
         if (cap < r_.size) too_big(candidates_);
         why("placement: local (asked for): no NUMA policy; pages go to the node of the process that "
             "populates them (first touch)");
-        out_.policy = plan_policy::local;
-        out_.copies = {{plan_policy::local, {}, r_.size, -1}};
+        out_.policy = numa_policy::local;
+        out_.copies = {{numa_policy::local, {}, r_.size, -1}};
         return;
       }
-      case plan_policy::bind: {
-        const auto nodes = r_.nodes.empty() ? out_.consumer_nodes : checked(r_.nodes);
+      case numa_policy::bind: {
+        const auto nodes = r_.where.nodes.empty() ? out_.consumer_nodes : checked(r_.where.nodes);
         if (nodes.size() == 1) {
           if (!holds(node(nodes[0]), r_.size)) too_big(nodes);
           why(fmt::format("placement: bind to node {} (asked for)", nodes[0]));
@@ -366,12 +347,12 @@ class planner {
         if (cap < r_.size) too_big(nodes);
         why(fmt::format("placement: bind to {} (asked for): the kernel puts each page on one of them, "
                         "nearest to the populating thread first", nodes_text(nodes)));
-        out_.policy = plan_policy::bind;
-        out_.copies = {{plan_policy::bind, nodes, ceil_div(r_.size, nodes.size()), -1}};
+        out_.policy = numa_policy::bind;
+        out_.copies = {{numa_policy::bind, nodes, ceil_div(r_.size, nodes.size()), -1}};
         return;
       }
-      case plan_policy::interleave: {
-        const auto nodes = !r_.nodes.empty() ? checked(r_.nodes)
+      case numa_policy::interleave: {
+        const auto nodes = !r_.where.nodes.empty() ? checked(r_.where.nodes)
                            : out_.consumer_nodes.size() > 1 ? out_.consumer_nodes : candidates_;
         const std::uint64_t share = ceil_div(r_.size, nodes.size());
         if (!all_hold(nodes, share)) too_big(nodes);
@@ -379,8 +360,8 @@ class planner {
         interleave(nodes);
         return;
       }
-      case plan_policy::replicate: {
-        const auto nodes = r_.nodes.empty() ? out_.consumer_nodes : checked(r_.nodes);
+      case numa_policy::replicate: {
+        const auto nodes = r_.where.nodes.empty() ? out_.consumer_nodes : checked(r_.where.nodes);
         const std::uint64_t total = r_.size * nodes.size();
         std::string problem;
         if (!all_hold(nodes, r_.size)) problem = short_node(nodes, r_.size);
@@ -401,16 +382,16 @@ class planner {
   }
 
   // Why a page kind cannot back every copy; "" when it can.
-  std::string unavailable(page_kind k) const {
+  std::string unavailable(page_size k) const {
     const bool live = t_.source() == topology_source::live;
-    if (k == page_kind::huge_1g || k == page_kind::huge_2m) {
+    if (k == page_size::huge_1g || k == page_size::huge_2m) {
       const std::uint64_t page = huge_size(k);
       const std::uint64_t file = round_up(r_.size, page);
-      if (!r_.pages && file - r_.size > r_.size / 8 + 4096)
+      if (!pages_asked() && file - r_.size > r_.size / 8 + 4096)
         return fmt::format("would waste {} rounding {} up to whole pages", format_bytes(file - r_.size),
                            format_bytes(r_.size));
       for (const auto& c : out_.copies) {
-        if (c.policy == plan_policy::local) {
+        if (c.policy == numa_policy::local) {
           std::uint64_t free = 0;
           for (int os : candidates_)
             if (const page_pool* p = node(os).pool(page)) free += p->free_or_total();
@@ -434,14 +415,14 @@ class planner {
                            format_page_size(page));
       return {};
     }
-    if (k == page_kind::thp) {
+    if (k == page_size::thp) {
       if (r_.size < 2 * MiB) return "smaller than one 2 MiB huge page";
       if (live && std::none_of(t_.info().mounts.begin(), t_.info().mounts.end(),
                                [](const hugepage_mount& m) { return m.thp; }))
         return "no tmpfs mounted huge=within_size|always ('onecopy setup' mounts one)";
     }
     for (const auto& c : out_.copies) {
-      if (c.policy == plan_policy::local) continue;  // checked when the policy was chosen
+      if (c.policy == numa_policy::local) continue;  // checked when the policy was chosen
       for (int os : c.nodes)
         if (c.bytes_per_node > usable_base(node(os)))
           return fmt::format("node {} has {} of free memory outside its huge-page pools, a copy needs {} "
@@ -457,32 +438,34 @@ class planner {
   }
 
   void choose_pages() {
-    constexpr page_kind order[] = {page_kind::huge_1g, page_kind::huge_2m, page_kind::thp, page_kind::base};
-    const std::size_t first = r_.pages ? static_cast<std::size_t>(*r_.pages) : 0;
+    constexpr page_size order[] = {page_size::huge_1g, page_size::huge_2m, page_size::thp, page_size::base};
+    // automatic starts at the largest; an asked size starts at itself and falls back from there.
+    const auto* asked = std::find(std::begin(order), std::end(order), r_.pages);
+    const std::size_t first = asked == std::end(order) ? 0 : static_cast<std::size_t>(asked - std::begin(order));
     const std::uint64_t base = base_page();
     for (std::size_t i = first; i < std::size(order); ++i) {
-      const page_kind k = order[i];
+      const page_size k = order[i];
       const std::string problem = unavailable(k);
       if (problem.empty()) {
         out_.pages = k;
-        out_.page_size = k == page_kind::base ? base : k == page_kind::thp ? 2 * MiB : huge_size(k);
+        out_.page_bytes = k == page_size::base ? base : k == page_size::thp ? 2 * MiB : huge_size(k);
         std::string note;
-        if (k == page_kind::huge_1g || k == page_kind::huge_2m) {
+        if (k == page_size::huge_1g || k == page_size::huge_2m) {
           const auto& c = out_.copies.front();
           std::vector<int> nodes;
           for (const auto& copy : out_.copies) nodes.insert(nodes.end(), copy.nodes.begin(), copy.nodes.end());
-          note = c.policy == plan_policy::local
+          note = c.policy == numa_policy::local
                      ? fmt::format(": {} pages from the pools", ceil_div(r_.size, huge_size(k)))
                      : fmt::format(": {} pages from the pool of {}{}", ceil_div(c.bytes_per_node, huge_size(k)),
                                    nodes.size() > 1 ? "each of " : "", nodes_text(nodes));
           if (t_.source() != topology_source::live) note += " (pool sizes recorded, free pages assumed)";
         }
-        if (k == page_kind::thp && t_.source() != topology_source::live)
+        if (k == page_size::thp && t_.source() != topology_source::live)
           note = " (assumed available: they need a tmpfs mounted huge=within_size, see 'onecopy setup')";
-        why(fmt::format("pages: {}{}{}", page_label(k, base), r_.pages && k == *r_.pages ? " (asked for)" : "", note));
+        why(fmt::format("pages: {}{}{}", page_label(k, base), pages_asked() && k == r_.pages ? " (asked for)" : "", note));
         return;
       }
-      if (r_.strict && r_.pages)
+      if (r_.strict && pages_asked())
         throw fallback_error(fmt::format("plan: {} (strict): {}", page_label(k, base), problem));
       why(fmt::format("pages: not {}: {}", page_label(k, base), problem));
     }
@@ -504,59 +487,22 @@ std::string lower(std::string_view text) {
 std::string placement_plan::summary() const {
   std::string where;
   switch (policy) {
-    case plan_policy::replicate: {
+    case numa_policy::replicate: {
       std::vector<int> nodes;
       for (const auto& c : copies) nodes.push_back(c.replica_node);
       where = fmt::format("replicate on {} ({} cop{})", nodes_text(nodes), copies.size(),
                           copies.size() == 1 ? "y" : "ies");
       break;
     }
-    case plan_policy::local: where = "local (no NUMA policy)"; break;
-    case plan_policy::interleave: where = "interleave over " + nodes_text(copies.front().nodes); break;
+    case numa_policy::local: where = "local (no NUMA policy)"; break;
+    case numa_policy::interleave: where = "interleave over " + nodes_text(copies.front().nodes); break;
     default: where = "bind to " + (copies.empty() ? std::string("?") : nodes_text(copies.front().nodes));
   }
   return fmt::format("{}, {} pages, {} in all", where,
-                     pages == page_kind::thp ? "THP (2 MiB)" : format_page_size(page_size), format_bytes(total_bytes));
+                     pages == page_size::thp ? "THP (2 MiB)" : format_page_size(page_bytes), format_bytes(total_bytes));
 }
 
 placement_plan plan(const topology& t, const plan_request& request) { return planner(t, request).run(); }
-
-policy_spec parse_plan_policy(std::string_view text) {
-  auto bad = [&] {
-    return usage_error(fmt::format("bad placement policy '{}': use auto, bind[:N,M], interleave[:N-M], "
-                                   "replicate[:N,M] or local", text));
-  };
-  const std::string t = lower(text);
-  const auto colon = t.find(':');
-  const std::string kind = t.substr(0, colon);
-  policy_spec s;
-  if (kind == "auto") s.policy = plan_policy::automatic;
-  else if (kind == "bind") s.policy = plan_policy::bind;
-  else if (kind == "interleave") s.policy = plan_policy::interleave;
-  else if (kind == "replicate") s.policy = plan_policy::replicate;
-  else if (kind == "local" || kind == "none") s.policy = plan_policy::local;
-  else throw bad();
-  if (colon != std::string::npos) {
-    if (s.policy == plan_policy::automatic || s.policy == plan_policy::local) throw bad();
-    try {
-      s.nodes = sys::parse_cpulist(t.substr(colon + 1));
-    } catch (const usage_error&) {
-      throw bad();
-    }
-    if (s.nodes.empty()) throw bad();
-  }
-  return s;
-}
-
-std::optional<page_kind> parse_page_kind(std::string_view text) {
-  const std::string t = lower(text);
-  if (t == "auto") return std::nullopt;
-  if (t == "1g" || t == "1gib") return page_kind::huge_1g;
-  if (t == "2m" || t == "2mib") return page_kind::huge_2m;
-  if (t == "thp") return page_kind::thp;
-  if (t == "4k" || t == "4kib" || t == "base") return page_kind::base;
-  throw usage_error(fmt::format("bad page size '{}': use auto, 1g, 2m, thp or 4k", text));
-}
 
 std::vector<int> parse_gpu_list(const topology& t, std::string_view text) {
   const int count = static_cast<int>(t.gpus().size());

@@ -3,19 +3,35 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 
 namespace onecopy {
 
-/// A failed system call: what() reads "call(object, args): strerror". code() keeps errno.
+/// A failed system call: what() reads "call(object, args): strerror". code() keeps errno;
+/// call() and path() keep the call and its object apart, for callers that report them as
+/// fields (Python's OSError.filename).
 class os_error : public std::system_error {
  public:
   /// @param err errno of the failed call (read it into a local before building strings)
-  /// @param what the call and its object, e.g. "open(/dev/shm/onecopy-0/w)"
+  /// @param what the call and its object, e.g. "open(/dev/shm/onecopy-0/w)": a leading
+  ///        "name(" gives call(), and its first argument path() when it is an absolute path or
+  ///        the call takes one (open, stat, read, write, mkdir, rename, readdir, …): up to the
+  ///        ", " or ")" that closes it (a path holding ", " is cut there)
   os_error(int err, const std::string& what);
+  /// For messages that are not "call(path)": path given apart, e.g. ("input model.bin", path).
+  os_error(int err, const std::string& what, std::filesystem::path path);
   [[nodiscard]] int err() const noexcept { return code().value(); }
+  /// The failed call ("open", "mbind"), or "" when what did not start with one.
+  [[nodiscard]] const std::string& call() const noexcept { return call_; }
+  /// The file or directory the call was about, or empty when it named none.
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::string call_;
+  std::filesystem::path path_;
 };
 
 /// A store, tmpfs or disk has no room for a segment (ENOSPC, or EFAULT from a populate on a

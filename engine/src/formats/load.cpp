@@ -154,7 +154,7 @@ resolved_inputs resolve(const std::vector<fs::path>& inputs, std::vector<std::st
       resolve_dir(in, r, notes);
       r.dirs.push_back(in);
     } else if (!fs::exists(st)) {
-      throw os_error(ENOENT, fmt::format("input {}", in.string()));
+      throw os_error(ENOENT, fmt::format("input {}", in.string()), in);
     } else if (ends_with(in.filename().string(), index_suffix)) {
       r.indexes.push_back(read_index(in, r.files, notes));
     } else {

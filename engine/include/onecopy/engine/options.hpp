@@ -1,53 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// Typed options for creating and attaching segments: page size, NUMA placement, lifetime.
+// Typed options for creating and attaching segments: page size, NUMA placement, lifetime. The
+// placement vocabulary (page_size, numa_policy, placement) is topology's; onecopy::place
+// (placement.hpp) fills these from a request the planner may decide.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "onecopy/topology/placement.hpp"
+
 namespace onecopy {
-
-/// Which pages back a segment. automatic takes the largest that fits, recording each fallback.
-enum class page_size {
-  automatic,  ///< 1 GiB hugetlbfs, then 2 MiB hugetlbfs, then THP tmpfs, then base pages
-  huge_1g,    ///< hugetlbfs with 1 GiB pages
-  huge_2m,    ///< hugetlbfs with 2 MiB pages
-  thp,        ///< transparent huge pages on a tmpfs mounted huge=within_size|always
-  base,       ///< the kernel's base pages (4 KiB) on /dev/shm
-};
-/// "auto", "1g", "2m", "thp", "4k".
-[[nodiscard]] std::string_view to_string(page_size p) noexcept;
-/// Parses "auto|1g|2m|thp|4k" (also "1G", "2M", "4K", "base").
-/// @throws usage_error naming the text and the allowed values
-[[nodiscard]] page_size parse_page_size(std::string_view text);
-
-/// How a segment's pages are spread over NUMA nodes.
-enum class numa_policy : std::uint32_t {
-  none = 0,        ///< the kernel's default (first touch by the populating threads)
-  bind = 1,        ///< only on the given nodes (MPOL_BIND)
-  interleave = 2,  ///< round-robin over the given nodes (MPOL_INTERLEAVE)
-};
-
-/// A NUMA policy and its nodes (OS indexes). Empty nodes with interleave = all memory nodes.
-struct placement {
-  numa_policy policy = numa_policy::none;
-  std::vector<int> nodes;
-
-  [[nodiscard]] static placement bind_to(std::vector<int> nodes) { return {numa_policy::bind, std::move(nodes)}; }
-  [[nodiscard]] static placement interleave_over(std::vector<int> nodes = {}) {
-    return {numa_policy::interleave, std::move(nodes)};
-  }
-  /// Parses "none", "bind:N[,M]", "interleave", "interleave:N,M" (also node ranges "0-3").
-  /// @throws usage_error naming the text and the allowed forms
-  [[nodiscard]] static placement parse(std::string_view text);
-  /// "none", "bind:1", "interleave:0-3".
-  [[nodiscard]] std::string to_string() const;
-  friend bool operator==(const placement&, const placement&) = default;
-};
 
 /// How far a fill from files has come (draft::read_from_file, formats::fill): bytes filled so
 /// far and the fill's total. Called from the filling threads, one call at a time, after pieces
@@ -59,7 +25,7 @@ using fill_progress = std::function<void(std::uint64_t done, std::uint64_t total
 struct create_options {
   page_size pages = page_size::automatic;
   bool strict = false;          ///< a page-size fallback is an error instead of a reason line
-  placement where;              ///< NUMA policy applied before the first page exists
+  placement where;              ///< local, bind or interleave: applied before the first page exists
   bool replace = false;         ///< publish over an existing segment of the same name
   bool remove_when_unused = false;  ///< `gc` removes it once no process maps it
   std::string metadata;         ///< free text kept in the segment (e.g. safetensors __metadata__)
@@ -70,6 +36,10 @@ struct create_options {
   std::vector<int> replicate_on;
   /// Told after each piece of a fill from files (e.g. to draw a progress line); empty: nobody.
   fill_progress on_fill;
+  /// The policy the caller asked for (auto, replicate, bind, …), recorded in the segment so
+  /// `ls` and `stat` say how its placement was chosen. std::nullopt: where's own policy (or
+  /// replicate, with replicate_on). choose_placement (choose_placement.hpp) sets it.
+  std::optional<numa_policy> asked;
 };
 
 /// How to attach a segment.

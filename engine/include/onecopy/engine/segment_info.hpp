@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,7 +50,10 @@ struct segment_info {
   std::uint64_t page_size = 0;   ///< page size the kernel gave, read back from smaps
   std::uint64_t huge_bytes = 0;  ///< bytes mapped with pages larger than the base page
   backing_kind backing = backing_kind::directory;
-  placement where;
+  placement where;                    ///< local, bind or interleave, as applied
+  /// The policy its creator asked for (auto: the planner chose where; replicate: one file per
+  /// node); std::nullopt in files written before it was recorded.
+  std::optional<numa_policy> asked;
   std::vector<node_pages> histogram;  ///< from move_pages after populate
   bool bundle = false;
   bool remove_when_unused = false;

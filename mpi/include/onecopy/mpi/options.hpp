@@ -33,8 +33,9 @@ inline constexpr std::uint64_t max_chunk_bytes = 1u << 30;
 struct share_options {
   enum copies copies = copies::per_node;
   enum scope scope = scope::job;
-  /// Pages, NUMA policy (per_node), threads. remove_when_unused is set for scope::job;
-  /// replicate sets the replica nodes itself.
+  /// Pages, NUMA placement (per_node: chosen by each node's leader with choose_placement, so
+  /// placement::automatic() asks the planner as `onecopy put` does), threads.
+  /// remove_when_unused is set for scope::job; replicate sets the replica nodes itself.
   create_options create;
   /// Broadcast piece size in bytes, 1 … max_chunk_bytes.
   std::uint64_t chunk_bytes = 64u << 20;

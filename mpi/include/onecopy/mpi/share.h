@@ -51,7 +51,8 @@ typedef struct onecopy_mpi_options {
   int copies;            /* ONECOPY_MPI_PER_NODE (default) or _REPLICATE */
   int root;              /* rank holding the buffer or file (default 0) */
   const char* pages;     /* "auto" (NULL), "1g", "2m", "thp", "4k" */
-  const char* numa;      /* per-node NUMA policy: NULL/"none", "bind:N", "interleave[:N,M]" */
+  const char* numa;      /* per-node NUMA placement, as `onecopy put --numa`: NULL/"local",
+                            "auto", "bind:N", "interleave[:N,M]" (ONECOPY_MPI_PER_NODE) */
   uint64_t chunk_bytes;  /* broadcast piece size; 0 = 64 MiB */
   /* Element type and shape recorded in the segment ("f32", "float64", "i32", ...). NULL: raw
    * bytes (u8). With a dtype, size must equal the product of shape times the element size. */
