@@ -27,6 +27,7 @@
 #include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 
 extern char** environ;
 
@@ -241,10 +242,8 @@ reader_bytes get_bytes(const reader_source& src, const std::optional<store>& st)
       if (fd < 0) sys::throw_errno(fmt::format("shm_open({}, O_RDONLY)", src.name));
       sys::unique_fd owner(fd);
       const auto size = sys::fstat(fd, src.name).size;
-      void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-      if (p == MAP_FAILED) sys::throw_errno(fmt::format("mmap({}, {} bytes)", src.name, size));
-      r.map = sys::mapping(p, size);
-      r.bytes = {static_cast<const std::byte*>(p), size};
+      r.map = sys::map_shared(fd, size, sys::access::read_only, src.name);
+      r.bytes = r.map.bytes();
       break;
     }
     case reader_mode::file: {

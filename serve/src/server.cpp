@@ -150,7 +150,7 @@ void server::impl::take_singleton_lock() {
                                            pid.substr(0, pid.find('\n')), pid_path.string()));
   }
   const std::string pid = fmt::format("{}\n", ::getpid());
-  if (::ftruncate(lock_fd.get(), 0) != 0) sys::throw_errno(fmt::format("ftruncate({})", pid_path.string()));
+  sys::truncate(lock_fd.get(), 0, pid_path);
   // The pid is for messages only (the lock is what counts): a store directory on hugetlbfs
   // (ONECOPY_DIR) takes no write(2), EINVAL, and a second server then says "pid ?".
   if (::pwrite(lock_fd.get(), pid.data(), pid.size(), 0) < 0 && errno != EINVAL)
