@@ -60,6 +60,7 @@ file_status from_stat(const struct ::stat& st) {
   s.device = st.st_dev;
   s.inode = st.st_ino;
   s.size = static_cast<std::uint64_t>(st.st_size);
+  s.block_size = static_cast<std::uint64_t>(st.st_blksize);
   s.mode = st.st_mode;
   s.uid = st.st_uid;
   s.links = static_cast<std::uint32_t>(st.st_nlink);

@@ -69,6 +69,8 @@ struct draft::impl {
   backing_info backing;
   std::filesystem::path temp_path;
   std::filesystem::path final_path;
+  std::filesystem::path companion_dir;  // the store's lock directory: see header_io.hpp
+  std::filesystem::path companion;      // its published companion header, until the rename
   std::vector<std::filesystem::path> replaced;  // published files publish() replaces
   sys::unique_fd fd;  // O_RDWR on the temp file
   sys::mapping map;   // the whole file, shared, writable
@@ -110,13 +112,14 @@ void allocate_rest(draft::impl& d);
 void fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads);
 /// @throws no_space_error "<what>: no space left in <store dir> (<free> free of <needed> needed)"
 [[noreturn]] void throw_no_space(const draft::impl& d, const std::string& what);
-/// Opens, locks (shared), maps and validates a published segment file.
+/// Opens, maps and validates a published segment file; companion_dir is where the store keeps
+/// companion headers (its lock directory, see header_io.hpp).
 /// @throws os_error/format_error naming path
 [[nodiscard]] segment attach_file(std::string name, const std::filesystem::path& path,
-                                  const attach_options& opts);
+                                  const attach_options& opts, const std::filesystem::path& companion_dir);
 /// The same for a file already open for reading (fd); path names it in messages and path().
 [[nodiscard]] segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd,
-                                  const attach_options& opts);
+                                  const attach_options& opts, const std::filesystem::path& companion_dir);
 }  // namespace detail
 
 }  // namespace onecopy

@@ -29,6 +29,7 @@ struct file_status {
   std::uint64_t device = 0;
   std::uint64_t inode = 0;
   std::uint64_t size = 0;
+  std::uint64_t block_size = 0;  ///< st_blksize: the huge page size on hugetlbfs
   std::uint32_t mode = 0;  ///< permission bits and file type
   std::uint32_t uid = 0;
   std::uint32_t links = 0;
