@@ -42,12 +42,12 @@ std::optional<std::pair<std::filesystem::path, sys::unique_fd>> store::impl::ope
 segment store::attach(std::string_view name, const attach_options& opts) const {
   validate_name(name);
   if (auto found = impl_->open_published(name))
-    return detail::attach_open(std::string(name), found->first, std::move(found->second), opts);
+    return detail::attach_open(std::string(name), found->first, std::move(found->second), opts, impl_->lock_dir);
   // A replicated segment: one file per node, "name@nodeN". Take the caller's node's replica.
   const int node = opts.node >= 0 ? opts.node : sysfs::current_node();
   const std::string replica = detail::replica_file_name(name, node);
   if (auto found = impl_->open_published(replica))
-    return detail::attach_open(replica, found->first, std::move(found->second), opts);
+    return detail::attach_open(replica, found->first, std::move(found->second), opts, impl_->lock_dir);
   const auto replicas = impl_->files_of(name);
   if (!replicas.empty() && opts.node < 0) {
     // No replica here: the nearest one by the kernel's NUMA distances.
@@ -55,7 +55,7 @@ segment store::attach(std::string_view name, const attach_options& opts) const {
       return sysfs::node_distance(node, detail::replica_node_of(a.filename().string())) <
              sysfs::node_distance(node, detail::replica_node_of(b.filename().string()));
     });
-    return detail::attach_file(best.filename().string(), best, opts);
+    return detail::attach_file(best.filename().string(), best, opts, impl_->lock_dir);
   }
   if (opts.node >= 0 && !replicas.empty())
     throw os_error(ENOENT, fmt::format("attach segment '{}': no replica on node {}", name, opts.node));
