@@ -50,12 +50,12 @@ segment_info read_v1(int fd, const sys::file_status& st, const std::filesystem::
   return parse_segment_v1(head, st.size, path.string());
 }
 
-// Whether the file starts with a v1 header (magic and version 1).
-bool starts_v1(int fd, const std::filesystem::path& path) {
+// Whether the file starts with a header's magic: v1, or an older or newer version that
+// parse_segment_v1 then names ("format version 7 is not supported").
+bool starts_with_magic(int fd, const std::filesystem::path& path) {
   std::array<std::byte, 12> start{};
   if (sys::pread_full(fd, start.data(), start.size(), 0, path) < start.size()) return false;
-  const region_claim c = claim_of(start);
-  return c.magic && c.version == 1;
+  return claim_of(start).magic;
 }
 
 segment_info read_companion(int fd, const sys::file_status& st, const std::filesystem::path& path,
@@ -66,7 +66,7 @@ segment_info read_companion(int fd, const sys::file_status& st, const std::files
   if (const sys::unique_fd dirfd = open_private_dir(dir)) cfd = sys::open_regular_at(dirfd.get(), dir, name, O_RDONLY);
   if (!cfd) {
     // A v1 file on 1 GiB pages has its header at its start and no companion.
-    if (starts_v1(fd, path)) return read_v1(fd, st, path);
+    if (starts_with_magic(fd, path)) return read_v1(fd, st, path);
     throw format_error(fmt::format("{}: header: its companion {} is missing (a segment on {} pages keeps "
                                    "its header there; removed by hand?)", path.string(), companion.string(),
                                    format_page_size(st.block_size)));
@@ -109,10 +109,10 @@ segment_info read_segment_header(int fd, const sys::file_status& st, const std::
   const region_claim claim = claim_of(got.last(segment_header_size));
   if (!claim.magic || claim.version == 1) {
     // No v2 header at the end: a v1 file, or not a segment at all.
-    if (starts_v1(fd, path)) return read_v1(fd, st, path);
+    if (starts_with_magic(fd, path)) return read_v1(fd, st, path);
     if (!claim.magic)
-      throw format_error(fmt::format("{}: magic: not a onecopy segment (no v2 header at its end, no v1 "
-                                     "header at its start)", path.string()));
+      throw format_error(fmt::format("{}: magic: no onecopy segment header at its end (v2) or start (v1): "
+                                     "not a segment, or truncated or extended after publish?", path.string()));
   }
   const std::string source = path.string();
   if (claim.region_size <= n && claim.region_size >= segment_header_size)
