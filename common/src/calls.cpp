@@ -152,7 +152,7 @@ int open_beneath(int dirfd, const char* name, int flags, unsigned mode) {
 }  // namespace
 
 unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::string_view name, int flags,
-                          unsigned mode) {
+                          unsigned mode, file_status* status) {
   const std::string n(name);
   int fd;
   do {
@@ -179,6 +179,7 @@ unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::stri
   if ((st.st_mode & 022) != 0)
     throw_os_error(EPERM, fmt::format("open({}): its mode {:04o} lets others write it; refusing it",
                                       (dir / n).string(), st.st_mode & 07777));
+  if (status != nullptr) *status = from_stat(st);
   return out;
 }
 

@@ -13,12 +13,14 @@
 #include <utility>
 #include <vector>
 
+#include "directory_cache.hpp"
 #include "fault_registry.hpp"
 #include "file_lock.hpp"
 #include "parallel_read.hpp"
 #include "onecopy/engine/draft.hpp"
 #include "onecopy/engine/segment.hpp"
 #include "onecopy/engine/store.hpp"
+#include "onecopy/sys/calls.hpp"
 #include "onecopy/sys/fd.hpp"
 
 namespace onecopy {
@@ -36,9 +38,12 @@ struct store::impl {
   /// Opens the published file called file_name read-only on the first backing that has it:
   /// per backing, its directory (checked private through the fd) and the file inside it
   /// (never through a symlink, never blocking, a regular file of ours).
+  /// Its fstat goes to status. The directories are kept open (dirs).
   /// @throws permission_error for a store directory that is not private and ours
   [[nodiscard]] std::optional<std::pair<std::filesystem::path, sys::unique_fd>> open_published(
-      std::string_view file_name) const;
+      std::string_view file_name, sys::file_status& status) const;
+  /// The backing directories, kept open for open_published; shared with copies of the store.
+  std::shared_ptr<detail::directory_cache> dirs = std::make_shared<detail::directory_cache>();
   /// Every published file of a segment: the name itself and its replicas "name@nodeN".
   [[nodiscard]] std::vector<std::filesystem::path> files_of(std::string_view name) const;
   /// The store directories, comma-separated, for "not found in …" messages.
@@ -118,8 +123,10 @@ void fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads)
 [[nodiscard]] segment attach_file(std::string name, const std::filesystem::path& path,
                                   const attach_options& opts, const std::filesystem::path& companion_dir);
 /// The same for a file already open for reading (fd); path names it in messages and path().
+/// status: fd's fstat when the caller has it (else attach_open asks).
 [[nodiscard]] segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd,
-                                  const attach_options& opts, const std::filesystem::path& companion_dir);
+                                  const attach_options& opts, const std::filesystem::path& companion_dir,
+                                  const sys::file_status* status = nullptr);
 }  // namespace detail
 
 }  // namespace onecopy

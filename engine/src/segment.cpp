@@ -111,12 +111,12 @@ segment attach_file(std::string name, const std::filesystem::path& path, const a
 }
 
 segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd, const attach_options& opts,
-                    const std::filesystem::path& companion_dir) {
+                    const std::filesystem::path& companion_dir, const sys::file_status* status) {
   auto p = std::make_unique<segment::impl>();
   p->name = std::move(name);
   p->path = path;
   p->fd = std::move(fd);
-  const auto st = sys::fstat(p->fd.get(), path);
+  const auto st = status != nullptr ? *status : sys::fstat(p->fd.get(), path);
   if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", path.string()));
   // The header before the mapping: a file too short or malformed is named, never mapped.
   p->info = read_segment_header(p->fd.get(), st, path, companion_dir);

@@ -59,8 +59,9 @@ struct file_status {
 /// @throws os_error naming dir/name and what it is ("is a FIFO, not a regular file"): ELOOP for a
 ///   symlink, EISDIR for a directory, ENXIO for a FIFO, socket or device, EPERM for a file of
 ///   another owner or one others may write; else the open's own errno
+/// @param status when given, receives the opened file's fstat (the check's own: no second call)
 [[nodiscard]] unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::string_view name,
-                                        int flags, unsigned mode = 0);
+                                        int flags, unsigned mode = 0, file_status* status = nullptr);
 
 /// fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW); std::nullopt when name does not exist.
 /// @throws os_error "stat(<dir>/<name>)" for other errors
