@@ -220,7 +220,6 @@ void rename_into_place(draft::impl& d) {
   d.companion.clear();  // it is the published file's now
 }
 
-
 // Copies the first replica's data into the others, in parallel 64 MiB pieces. Their pages
 // already sit on their nodes (populated under their binding), so the copying threads may run
 // anywhere.
