@@ -47,6 +47,13 @@ TEST_F(WriteFaultTest, PublishedSegmentOfTheCreatorIsReportedToo) {
               "segment 'v' \\(offset 0\\)");
 }
 
+TEST_F(WriteFaultTest, AWriteToTheHeaderRegionAfterTheDataSaysSo) {
+  // Format v2: the header region follows the data, in the same mapping.
+  const segment seg = s_.attach("w");
+  auto* p = const_cast<std::byte*>(seg.bytes().data()) + seg.info().file_size - 100;
+  EXPECT_EXIT(die_writing(p, true), ::testing::KilledBySignal(SIGSEGV), "segment 'w' \\(its header\\)");
+}
+
 TEST_F(WriteFaultTest, OtherFaultsAndAnUninstalledReportLeaveTheBareSignal) {
   void* other = ::mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(other, MAP_FAILED);
