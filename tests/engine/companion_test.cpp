@@ -154,6 +154,22 @@ TEST_F(CompanionTest, GcCollectsCompanionsOfNoFile) {
   EXPECT_EQ(s_->list().size(), 1u);
 }
 
+TEST_F(CompanionTest, AutomaticPagesConsiderOnePageForAnExactGiB) {
+  // --pages auto skips a backing that would round a segment up to mostly empty huge pages. An
+  // array of exactly 1 GiB needs one 1 GiB page now (its header goes to the companion), so the
+  // only reason left to pass 1 GiB pages over is the pool; 1 GiB and a byte still needs two.
+  test::temp_dir shm;
+  store both = store::from_config({.roots = {mount_.path(), shm.path()}, .lock_root = locks_.path()});
+  auto first_reason = [&](std::uint64_t bytes) {
+    draft d = both.create("auto", layout::bytes(bytes));  // tmpfs: nothing allocated before a fill
+    return d.report().fallbacks.empty() ? std::string("(none)") : d.report().fallbacks.front();
+  };
+  const std::string exact = first_reason(GiB);
+  EXPECT_EQ(exact.find("would waste"), std::string::npos) << exact;
+  const std::string over = first_reason(GiB + 1);
+  EXPECT_NE(over.find("would waste"), std::string::npos) << over;
+}
+
 TEST_F(CompanionTest, AnExactGiBArrayTakesOnePage) {
   test::scoped_hugepages pool{GiB, 2};
   if (pool.added() < 1 && test::free_hugepages(GiB) < 1)
