@@ -152,25 +152,26 @@ def minmax_of(runs, path):
 def attach_section(m, out):
     out.append("## Attach, lazy (open + validate + mmap)\n")
     out.append("Median over 1000 iterations (min–max). In every iteration the same file is also opened "
-               "and mapped raw: *floor* = open + mmap; *validate floor* = open + fstat + mmap + pread "
-               "of the header (the least an attach that checks the header against the file size "
-               "does); *first touch* = what reading the header pages through the mapping adds "
-               "to the floor (measured apart; attach reads the header with pread and touches no page "
-               "of the mapping). Files up to 2 GiB are real published segments; 8 GiB files are "
+               "and mapped raw: *floor* = open + fstat + mmap (issue 16's goal: attach ≤ 1.3× it); "
+               "*validate floor* = the floor + pread of the header region at the file's end (the "
+               "least an attach that checks the header against the file size does); *first touch* "
+               "= what reading the header pages through the mapping adds to the floor (measured "
+               "apart; attach reads the header with pread and touches no page of the mapping). Each "
+               "row ends in PASS or MISS. Files up to 2 GiB are real published segments; 8 GiB files are "
                "sparse (a valid header, data never written), which a lazy attach cannot tell apart.\n")
-    out.append("| backing | size | attach | floor | ratio | validate floor | ratio | first touch of header | detach / floor detach |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("| backing | size | attach | floor | ratio | goal ≤ 1.3× | validate floor | ratio | first touch of header | detach / floor detach |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     worst = None
     for b in BACKINGS:
         for s in SIZES:
-            e = result_or_skip_row(m, out, f"BM_Attach/{b}/{s}", [b, s], 9)
+            e = result_or_skip_row(m, out, f"BM_Attach/{b}/{s}", [b, s], 10)
             if e is None:
                 continue
             worst = max(worst or 0, e["ratio"])
             touch = e["floor_touch_s"] - e["floor_s"]
             file_kind = " (sparse)" if "file=sparse" in e.get("label", "") else ""
             out.append(f"| {b} | {s}{file_kind} | {span(e, 'attach_s')} | {span(e, 'floor_s')} | "
-                       f"**{ratio(e['ratio'])}** | {seconds(e['floor_validate_s'])} | {ratio(e['ratio_validate'])} | "
+                       f"**{ratio(e['ratio'])}** | {'PASS' if e['ratio'] <= 1.3 else 'MISS'} | {seconds(e['floor_validate_s'])} | {ratio(e['ratio_validate'])} | "
                        f"{seconds(touch)} | {seconds(e['detach_s'])} / {seconds(e['floor_detach_s'])} |")
     out.append("")
     return worst
@@ -325,7 +326,7 @@ def targets_section(m, series, out):
         worst = max(attach, key=lambda x: x[1]["ratio"])
         best = min(attach, key=lambda x: x[1]["ratio"])
         worst_v = max(attach, key=lambda x: x[1]["ratio_validate"])
-        out.append(f"| lazy attach ≤ 1.3× open+mmap at every size | {ratio(best[1]['ratio'])}–{ratio(worst[1]['ratio'])} "
+        out.append(f"| lazy attach ≤ 1.3× open+fstat+mmap at every size | {ratio(best[1]['ratio'])}–{ratio(worst[1]['ratio'])} "
                    f"(attach {seconds(statistics.median(e['attach_s'] for _, e in attach))} median of all sizes; "
                    f"≤ {ratio(worst_v[1]['ratio_validate'])} of the validate floor) | {status(worst[1]['ratio'] <= 1.3)} |")
     reads = [(n, e) for n, e in m.entries.items() if n.startswith("BM_SequentialRead/")]

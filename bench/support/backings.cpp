@@ -42,7 +42,8 @@ std::vector<backing_case> backings_from_environment() {
 }
 
 std::uint64_t data_size_for(std::uint64_t file_size) {
-  const std::uint64_t overhead = plan_segment_file(layout::bytes(1), "").data_offset;
+  // Format v2: data, then the header region (one table entry, the fixed header: 8 KiB).
+  const std::uint64_t overhead = plan_segment_file(layout::bytes(1), "").region_size;
   return file_size - overhead;
 }
 
@@ -60,14 +61,15 @@ void write_sparse_segment(const backing_case& b, const std::string& name, std::u
   info.creator_pid = ::getpid();
   info.creator_uid = ::geteuid();
   info.creator_host = sys::host_name();
-  std::vector<std::byte> header(info.data_offset);
+  std::vector<std::byte> header(info.region_size);
   write_segment_header(header, info);
   // The store makes its directory (0700) on first create; a sparse file may come first.
   if (::mkdir(b.dir.c_str(), 0700) != 0 && errno != EEXIST) sys::throw_errno(fmt::format("mkdir({})", b.dir.string()));
   const auto path = b.dir / name;
   sys::unique_fd fd = sys::open(path, O_WRONLY | O_CREAT | O_EXCL, 0444);
   sys::truncate(fd.get(), file_size, path);
-  if (::pwrite(fd.get(), header.data(), header.size(), 0) != static_cast<ssize_t>(header.size()))
+  const auto at = static_cast<off_t>(file_size - header.size());  // the region ends the file
+  if (::pwrite(fd.get(), header.data(), header.size(), at) != static_cast<ssize_t>(header.size()))
     sys::throw_errno(fmt::format("pwrite({}, header)", path.string()));
 }
 

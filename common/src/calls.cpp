@@ -62,6 +62,7 @@ file_status from_stat(const struct ::stat& st) {
   s.device = st.st_dev;
   s.inode = st.st_ino;
   s.size = static_cast<std::uint64_t>(st.st_size);
+  s.block_size = static_cast<std::uint64_t>(st.st_blksize);
   s.mode = st.st_mode;
   s.uid = st.st_uid;
   s.links = static_cast<std::uint32_t>(st.st_nlink);
@@ -153,7 +154,7 @@ int open_beneath(int dirfd, const char* name, int flags, unsigned mode) {
 }  // namespace
 
 unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::string_view name, int flags,
-                          unsigned mode) {
+                          unsigned mode, file_status* status) {
   const std::string n(name);
   int fd;
   do {
@@ -180,6 +181,7 @@ unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::stri
   if ((st.st_mode & 022) != 0)
     throw_os_error(EPERM, fmt::format("open({}): its mode {:04o} lets others write it; refusing it",
                                       (dir / n).string(), st.st_mode & 07777));
+  if (status != nullptr) *status = from_stat(st);
   return out;
 }
 

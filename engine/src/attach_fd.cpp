@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "internals.hpp"
+#include "onecopy/engine/store.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
 
@@ -25,7 +26,11 @@ segment attach_fd(std::string_view name, int fd, const attach_options& opts) {
   const std::filesystem::path path = fmt::format("/proc/self/fd/{}", dup);
   attach_options keep = opts;
   keep.keep_fd = true;  // path names this descriptor: it must stay open
-  return detail::attach_open(std::string(name), path, std::move(own), keep);
+  // A file on 1 GiB pages keeps its header in a companion, in the lock directory of the store
+  // that published it: this environment's store (ONECOPY_DIR, or the configured lock root).
+  std::filesystem::path companion_dir;
+  if (header_in_companion(sys::fstat(own.get(), path).block_size)) companion_dir = store::from_environment().runtime_dir();
+  return detail::attach_open(std::string(name), path, std::move(own), keep, companion_dir);
 }
 
 }  // namespace onecopy

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Filling and publishing a draft: checksum, header, read-only, 0444, atomic rename.
+// Filling and publishing a draft: checksum, header (at the file's end or in its companion),
+// read-only, 0444, atomic rename.
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -16,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "file_lock.hpp"
+#include "header_io.hpp"
 #include "internals.hpp"
 #include "numa_memory.hpp"
 #include "onecopy/engine/checksum.hpp"
@@ -30,6 +32,7 @@ namespace onecopy {
 
 draft::impl::~impl() {
   if (!published && !temp_path.empty()) ::unlink(temp_path.c_str());
+  if (!published && !companion.empty()) ::unlink(companion.c_str());
   if (lock) lock->remove_file();  // a draft dropped unpublished leaves no lock file either
 }
 
@@ -43,13 +46,10 @@ const layout& draft::layout() const noexcept { return impl_->lay; }
 const create_report& draft::report() const noexcept { return impl_->report; }
 
 namespace {
-// The temp files of a draft and, for a replicated draft, of its replicas (written generically:
-// this compiles whether or not draft::impl has replicas yet).
-template <class Impl>
-void add_unpublished(const Impl& d, std::vector<std::filesystem::path>& out) {
+// The temp files of a draft and of its replicas.
+void add_unpublished(const draft::impl& d, std::vector<std::filesystem::path>& out) {
   if (!d.published && !d.temp_path.empty()) out.push_back(d.temp_path);
-  if constexpr (requires { d.replicas; })
-    for (const auto& r : d.replicas) add_unpublished(*r, out);
+  for (const auto& r : d.replicas) add_unpublished(*r, out);
 }
 }  // namespace
 
@@ -188,9 +188,18 @@ void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned 
 
 namespace {
 
-// Writes header and table and seals the pages and the file read-only.
+// Writes the header region, at the file's end or as its companion (published now, before the
+// data file's rename), and seals the pages and the file read-only.
 void seal(draft::impl& d) {
-  write_segment_header(d.map.bytes(), d.info);
+  if (d.info.in_companion) {
+    const auto st = sys::fstat(d.fd.get(), d.temp_path);
+    d.info.data_device = st.device;
+    d.info.data_inode = st.inode;
+    d.info.data_file = d.final_path.filename().string();
+    d.companion = detail::publish_companion(d.companion_dir, d.info);
+  } else {
+    write_segment_header(d.map.bytes().last(d.info.region_size), d.info);
+  }
   if (::mprotect(d.map.data(), d.map.size(), PROT_READ) != 0)
     sys::throw_errno(fmt::format("mprotect({}, PROT_READ)", d.temp_path.string()));
   if (::fchmod(d.fd.get(), 0444) != 0) sys::throw_errno(fmt::format("fchmod({}, 0444)", d.temp_path.string()));
@@ -208,6 +217,7 @@ void rename_into_place(draft::impl& d) {
     throw_os_error(err, fmt::format("rename({}, {})", d.temp_path.string(), d.final_path.string()));
   }
   d.published = true;
+  d.companion.clear();  // it is the published file's now
 }
 
 // Copies the first replica's data into the others, in parallel 64 MiB pieces. Their pages
@@ -280,6 +290,14 @@ segment draft::publish() && {
   seal(d);
 
   detail::test_pause_point("before_rename");
+  // The files this publish replaces, while they still have their names: their companion
+  // headers (if any) go once the new files are in place.
+  std::vector<std::filesystem::path> retired = d.replaced;
+  retired.push_back(d.final_path);
+  for (const auto& r : d.replicas) retired.push_back(r->final_path);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> retired_ids;
+  for (const auto& path : retired)
+    if (const auto st = sys::lstat_if_exists(path)) retired_ids.emplace_back(st->device, st->inode);
   // Other nodes' replicas first: the first one's rename also retires the old segment's files.
   std::vector<std::filesystem::path> renamed;
   try {
@@ -291,11 +309,13 @@ segment draft::publish() && {
   } catch (...) {
     if (!d.opts.replace)
       for (const auto& path : renamed) ::unlink(path.c_str());
-    throw;
+    throw;  // the unpublished drafts' destructors remove their temp files and companions
   }
   // A replaced segment on another backing would shadow or duplicate the new one: unlink it.
   for (const auto& old : d.replaced)
     if (old != d.final_path) ::unlink(old.c_str());
+  for (const auto& [device, inode] : retired_ids)
+    ::unlink((d.companion_dir / detail::companion_name(device, inode)).c_str());
   // Release the name and remove its lock file, still holding it: a waiter that opened the old
   // lock file finds after its flock that the path no longer names that inode and retries, so
   // no two processes ever hold "the" lock on different inodes (file_lock::try_exclusive).

@@ -13,12 +13,14 @@
 #include <utility>
 #include <vector>
 
+#include "directory_cache.hpp"
 #include "fault_registry.hpp"
 #include "file_lock.hpp"
 #include "parallel_read.hpp"
 #include "onecopy/engine/draft.hpp"
 #include "onecopy/engine/segment.hpp"
 #include "onecopy/engine/store.hpp"
+#include "onecopy/sys/calls.hpp"
 #include "onecopy/sys/fd.hpp"
 
 namespace onecopy {
@@ -36,9 +38,12 @@ struct store::impl {
   /// Opens the published file called file_name read-only on the first backing that has it:
   /// per backing, its directory (checked private through the fd) and the file inside it
   /// (never through a symlink, never blocking, a regular file of ours).
+  /// Its fstat goes to status. The directories are kept open (dirs).
   /// @throws permission_error for a store directory that is not private and ours
   [[nodiscard]] std::optional<std::pair<std::filesystem::path, sys::unique_fd>> open_published(
-      std::string_view file_name) const;
+      std::string_view file_name, sys::file_status& status) const;
+  /// The backing directories, kept open for open_published; shared with copies of the store.
+  std::shared_ptr<detail::directory_cache> dirs = std::make_shared<detail::directory_cache>();
   /// Every published file of a segment: the name itself and its replicas "name@nodeN".
   [[nodiscard]] std::vector<std::filesystem::path> files_of(std::string_view name) const;
   /// The store directories, comma-separated, for "not found in …" messages.
@@ -69,6 +74,8 @@ struct draft::impl {
   backing_info backing;
   std::filesystem::path temp_path;
   std::filesystem::path final_path;
+  std::filesystem::path companion_dir;  // the store's lock directory: see header_io.hpp
+  std::filesystem::path companion;      // its published companion header, until the rename
   std::vector<std::filesystem::path> replaced;  // published files publish() replaces
   sys::unique_fd fd;  // O_RDWR on the temp file
   sys::mapping map;   // the whole file, shared, writable
@@ -110,13 +117,16 @@ void allocate_rest(draft::impl& d);
 void fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads);
 /// @throws no_space_error "<what>: no space left in <store dir> (<free> free of <needed> needed)"
 [[noreturn]] void throw_no_space(const draft::impl& d, const std::string& what);
-/// Opens, locks (shared), maps and validates a published segment file.
+/// Opens, maps and validates a published segment file; companion_dir is where the store keeps
+/// companion headers (its lock directory, see header_io.hpp).
 /// @throws os_error/format_error naming path
 [[nodiscard]] segment attach_file(std::string name, const std::filesystem::path& path,
-                                  const attach_options& opts);
+                                  const attach_options& opts, const std::filesystem::path& companion_dir);
 /// The same for a file already open for reading (fd); path names it in messages and path().
+/// status: fd's fstat when the caller has it (else attach_open asks).
 [[nodiscard]] segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd,
-                                  const attach_options& opts);
+                                  const attach_options& opts, const std::filesystem::path& companion_dir,
+                                  const sys::file_status* status = nullptr);
 }  // namespace detail
 
 }  // namespace onecopy

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Attaching published segments: open O_RDONLY, shared flock, mmap PROT_READ, validate.
+// Attaching published segments: open O_RDONLY, read and validate the header, mmap PROT_READ.
+// The header is read with pread, not through the mapping: a lazy attach leaves every page of
+// the mapping to the reader's first touch (a page fault costs microseconds here).
 #include <fcntl.h>
 #include <sys/mman.h>
 
@@ -9,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "backing.hpp"
-#include "file_lock.hpp"
+#include "header_io.hpp"
 #include "internals.hpp"
 #include "numa_memory.hpp"
 #include "onecopy/engine/checksum.hpp"
@@ -86,27 +88,6 @@ std::vector<node_pages> segment::node_histogram() const {
 namespace detail {
 namespace {
 
-// The bytes before the data (header, tensor table, metadata), read with pread rather than
-// through the mapping: each page fault costs microseconds here (two of them more than the open
-// and the mmap together), and a lazy attach should leave every page of the mapping to the
-// reader's first touch. A bogus data_offset is left for parse_segment to name.
-std::vector<std::byte> read_head(int fd, std::uint64_t file_size, const std::filesystem::path& path) {
-  constexpr std::uint64_t first_read = 8192;  // a single array's header and table
-  std::vector<std::byte> head(std::min(file_size, first_read));
-  head.resize(sys::pread_full(fd, head.data(), head.size(), 0, path));
-  constexpr std::size_t data_offset_field = 24;  // u64, little-endian (segment_info.cpp)
-  if (head.size() < data_offset_field + 8) return head;
-  std::uint64_t data_offset = 0;
-  for (std::size_t i = 8; i-- > 0;)
-    data_offset = (data_offset << 8) | static_cast<std::uint8_t>(head[data_offset_field + i]);
-  if (data_offset > head.size() && data_offset <= file_size) {
-    const std::size_t have = head.size();
-    head.resize(data_offset);
-    head.resize(have + sys::pread_full(fd, head.data() + have, data_offset - have, have, path));
-  }
-  return head;
-}
-
 // ENOMEM from mmap is often not memory but the per-process limit on mappings: say so.
 std::string mapping_limit_hint() {
   const auto limit = sys::read_number("/proc/sys/vm/max_map_count");
@@ -126,24 +107,25 @@ std::string mapping_limit_hint() {
 
 }  // namespace
 
-segment attach_file(std::string name, const std::filesystem::path& path, const attach_options& opts) {
+segment attach_file(std::string name, const std::filesystem::path& path, const attach_options& opts,
+                    const std::filesystem::path& companion_dir) {
   const sys::unique_fd dir = open_private_dir(path.parent_path());
   sys::unique_fd fd;
   if (dir) fd = sys::open_regular_at(dir.get(), path.parent_path(), path.filename().string(), O_RDONLY);
   if (!fd) throw os_error(ENOENT, fmt::format("attach segment '{}': {} was removed", name, path.string()));
-  return attach_open(std::move(name), path, std::move(fd), opts);
+  return attach_open(std::move(name), path, std::move(fd), opts, companion_dir);
 }
 
-segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd, const attach_options& opts) {
+segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd, const attach_options& opts,
+                    const std::filesystem::path& companion_dir, const sys::file_status* status) {
   auto p = std::make_unique<segment::impl>();
   p->name = std::move(name);
   p->path = path;
   p->fd = std::move(fd);
-  const auto st = sys::fstat(p->fd.get(), path);
+  const auto st = status != nullptr ? *status : sys::fstat(p->fd.get(), path);
   if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", path.string()));
-  if (st.size < segment_header_size)
-    throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header "
-                                   "(truncated?)", path.string(), st.size, segment_header_size));
+  // The header before the mapping: a file too short or malformed is named, never mapped.
+  p->info = read_segment_header(p->fd.get(), st, path, companion_dir);
   void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, p->fd.get(), 0);
   if (addr == MAP_FAILED) {
     const int err = errno;
@@ -154,7 +136,6 @@ segment attach_open(std::string name, const std::filesystem::path& path, sys::un
   p->map = sys::mapping(addr, st.size);
   p->device = st.device;
   p->inode = st.inode;
-  p->info = parse_segment(read_head(p->fd.get(), st.size, path), st.size, path.string());
   // The mapping holds the file; who maps it shows in /proc/*/maps (stat, gc --when-unused).
   if (!opts.keep_fd) p->fd.reset();
   if (opts.populate) {

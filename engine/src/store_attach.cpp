@@ -27,27 +27,30 @@ std::optional<std::filesystem::path> store::impl::find(std::string_view file_nam
 }
 
 std::optional<std::pair<std::filesystem::path, sys::unique_fd>> store::impl::open_published(
-    std::string_view file_name) const {
-  for (const auto& b : backings) {
-    // Out of descriptors, the error names the segment being attached, not just its directory.
-    const sys::unique_fd dir =
-        detail::open_private_dir(b.dir, "attach " + (b.dir / std::string(file_name)).string());
+    std::string_view file_name, sys::file_status& status) const {
+  for (std::size_t i = 0; i < backings.size(); ++i) {
+    const auto& b = backings[i];
+    auto dir = dirs->get(i, b.dir, file_name);
     if (!dir) continue;
-    if (sys::unique_fd fd = sys::open_regular_at(dir.get(), b.dir, file_name, O_RDONLY))
-      return std::pair{b.dir / std::string(file_name), std::move(fd)};
+    sys::unique_fd fd = sys::open_regular_at(dir->get(), b.dir, file_name, O_RDONLY, 0, &status);
+    // Not there: the kept directory may have been removed (and made again) since.
+    if (!fd && detail::directory_cache::removed(dir) && (dir = dirs->get(i, b.dir, file_name, true)))
+      fd = sys::open_regular_at(dir->get(), b.dir, file_name, O_RDONLY, 0, &status);
+    if (fd) return std::pair{b.dir / std::string(file_name), std::move(fd)};
   }
   return std::nullopt;
 }
 
 segment store::attach(std::string_view name, const attach_options& opts) const {
   validate_name(name);
-  if (auto found = impl_->open_published(name))
-    return detail::attach_open(std::string(name), found->first, std::move(found->second), opts);
+  sys::file_status st;
+  if (auto found = impl_->open_published(name, st))
+    return detail::attach_open(std::string(name), found->first, std::move(found->second), opts, impl_->lock_dir, &st);
   // A replicated segment: one file per node, "name@nodeN". Take the caller's node's replica.
   const int node = opts.node >= 0 ? opts.node : sysfs::current_node();
   const std::string replica = detail::replica_file_name(name, node);
-  if (auto found = impl_->open_published(replica))
-    return detail::attach_open(replica, found->first, std::move(found->second), opts);
+  if (auto found = impl_->open_published(replica, st))
+    return detail::attach_open(replica, found->first, std::move(found->second), opts, impl_->lock_dir, &st);
   const auto replicas = impl_->files_of(name);
   if (!replicas.empty() && opts.node < 0) {
     // No replica here: the nearest one by the kernel's NUMA distances.
@@ -55,7 +58,7 @@ segment store::attach(std::string_view name, const attach_options& opts) const {
       return sysfs::node_distance(node, detail::replica_node_of(a.filename().string())) <
              sysfs::node_distance(node, detail::replica_node_of(b.filename().string()));
     });
-    return detail::attach_file(best.filename().string(), best, opts);
+    return detail::attach_file(best.filename().string(), best, opts, impl_->lock_dir);
   }
   if (opts.node >= 0 && !replicas.empty())
     throw os_error(ENOENT, fmt::format("attach segment '{}': no replica on node {}", name, opts.node));

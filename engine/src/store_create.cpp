@@ -66,16 +66,19 @@ std::string describe(const backing_info& b) {
 // writes the file through its descriptor (no zero-fill, no fault per page) and publish allocates
 // what it left out (detail::allocate_rest); the mapping's shared policy places those pages too.
 // Throws the named errors.
-void create_on(draft::impl& d, const backing_info& b) {
+void create_on(const store::impl& s, draft::impl& d, const backing_info& b) {
   detail::ensure_private_dir(b.dir);
   const sys::unique_fd dir = detail::open_private_dir(b.dir);
   if (!dir) throw os_error(ENOENT, fmt::format("store directory {} vanished", b.dir.string()));
-  const std::uint64_t file_size = round_up(d.info.data_offset + d.info.data_size, detail::file_granule(b));
   const std::string temp_name = detail::temp_file_name(d.name, ::getpid());
   d.final_path = b.dir / d.name;
   // O_EXCL: never an existing file, and never through a symlink.
   d.fd = sys::open_regular_at(dir.get(), b.dir, temp_name, O_RDWR | O_CREAT | O_EXCL, 0600);
   d.temp_path = b.dir / temp_name;
+  // Where the header goes follows from the file's block size, by the rule readers apply.
+  d.info.in_companion = header_in_companion(sys::fstat(d.fd.get(), d.temp_path).block_size);
+  d.companion_dir = s.lock_dir;
+  const std::uint64_t file_size = segment_file_size(d.info, detail::file_granule(b));
   if (::ftruncate(d.fd.get(), static_cast<off_t>(file_size)) != 0)
     sys::throw_errno(fmt::format("ftruncate({}, {})", d.temp_path.string(), format_bytes(file_size)));
   void* addr = ::mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, d.fd.get(), 0);
@@ -134,7 +137,9 @@ std::unique_ptr<draft::impl> new_draft(std::string file_name, const layout& l, c
 void place(const store::impl& s, draft::impl& d) {
   const std::string& name = d.name;
   const create_options& opts = d.opts;
-  const std::uint64_t needed = d.info.data_offset + d.info.data_size;
+  // The bytes a segment needs: its data and its header region (its file may hold fewer when
+  // the header goes to a companion, and rounds up to whole pages otherwise).
+  const std::uint64_t needed = round_up(d.info.data_size, 4096) + d.info.region_size;
   const int wanted = level_of(opts.pages);
   std::vector<std::string>& reasons = d.report.fallbacks;
   if (opts.pages != page_size::automatic &&
@@ -161,11 +166,13 @@ void place(const store::impl& s, draft::impl& d) {
     if (opts.strict && opts.pages != page_size::automatic && level_of(b) != wanted) break;
     first_candidate = false;
     const bool last = i + 1 == s.backings.size();
-    const std::uint64_t file_size = round_up(needed, detail::file_granule(b));
+    segment_info sized = d.info;  // as create_on will size it on b
+    sized.in_companion = b.kind == backing_kind::hugetlbfs && header_in_companion(b.page_size);
+    const std::uint64_t file_size = segment_file_size(sized, detail::file_granule(b));
     std::string skip;
     // Automatic pages skip a backing that rounds a small segment up to mostly empty huge pages,
     // unless nothing else is left.
-    if (opts.pages == page_size::automatic && !last && file_size - needed > needed / 8 + 4096)
+    if (opts.pages == page_size::automatic && !last && file_size > needed && file_size - needed > needed / 8 + 4096)
       skip = fmt::format("would waste {} rounding {} up to whole pages", format_bytes(file_size - needed),
                          format_bytes(needed));
     else if (b.kind == backing_kind::hugetlbfs)
@@ -179,7 +186,7 @@ void place(const store::impl& s, draft::impl& d) {
       continue;
     }
     try {
-      create_on(d, b);
+      create_on(s, d, b);
       if (opts.strict && !reasons.empty())
         throw fallback_error(fmt::format("create segment '{}' with {} (strict): {}", name,
                                          describe(opts.pages), reasons.front()));

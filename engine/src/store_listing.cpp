@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "file_lock.hpp"
+#include "header_io.hpp"
 #include "internals.hpp"
 #include "onecopy/engine/names.hpp"
 #include "onecopy/error.hpp"
@@ -20,17 +21,53 @@
 
 namespace onecopy {
 namespace {
-// Reads a published file's header without taking a lock or touching its data.
-segment_info read_info(int dirfd, const std::filesystem::path& dir, const std::string& name) {
-  const std::filesystem::path path = dir / name;
-  sys::unique_fd fd = sys::open_regular_at(dirfd, dir, name, O_RDONLY);
+// Reads a published file's header (or its companion) without a lock, a mapping or its data.
+segment_info read_info(const store::impl& s, const detail::store_file& f) {
+  const std::filesystem::path path = f.path();
+  sys::unique_fd fd = sys::open_regular_at(f.dirfd, f.dir, f.name, O_RDONLY);
   if (!fd) throw os_error(ENOENT, fmt::format("{}: removed while being read", path.string()));
-  const auto st = sys::fstat(fd.get(), path);
-  if (st.size < segment_header_size)
-    throw format_error(fmt::format("{}: file size: {} bytes is smaller than the {}-byte header",
-                                   path.string(), st.size, segment_header_size));
-  const sys::mapping map = sys::map_shared(fd.get(), st.size, sys::access::read_only, path);
-  return parse_segment(map.bytes(), st.size, path.string());
+  return detail::read_segment_header(fd.get(), sys::fstat(fd.get(), path), path, s.lock_dir);
+}
+
+// The companion header of the published file that had identity st (if it had one) goes with it.
+void unlink_companion(const store::impl& s, const std::optional<sys::file_status>& st) {
+  if (st) ::unlink((s.lock_dir / detail::companion_name(st->device, st->inode)).c_str());
+}
+
+// In the lock directory: a companion header that no published file has any more (its data file
+// was removed by hand or replaced), or the temp file of a companion whose creator died. gc
+// removes them under the segment's lock, which a creator holds from before its companion exists
+// until after its data file's rename. Returns whether f is one of those two kinds of file.
+template <class Skip>
+bool collect_header_file(const store::impl& s, const detail::store_file& f, gc_report& report, Skip&& skip) {
+  const std::string temp_of(detail::base_of(detail::temp_owner(f.name)));
+  if (!temp_of.empty()) {
+    if (!is_valid_name(temp_of)) return true;
+    try {
+      if (auto lock = detail::file_lock::try_exclusive(s.lock_path(temp_of)))
+        if (::unlinkat(f.dirfd, f.name.c_str(), 0) == 0) report.removed_temp_files.push_back(f.path());
+    } catch (const os_error& e) {
+      skip(s.lock_path(temp_of), e.what());
+    }
+    return true;
+  }
+  if (!detail::is_companion_name(f.name)) return false;
+  const auto target = detail::read_companion_target(f.dirfd, f.dir, f.name);
+  if (!target) return true;  // malformed: problems() names it; not gc's to judge
+  const std::string owner(detail::base_of(target->data_file));
+  if (!is_valid_name(owner)) return true;
+  try {
+    const auto lock = detail::file_lock::try_exclusive(s.lock_path(owner));
+    if (!lock) return true;  // being created or removed right now
+    bool live = false;
+    for (const auto& path : s.files_of(owner))
+      if (const auto st = sys::lstat_if_exists(path); st && st->device == target->device && st->inode == target->inode)
+        live = true;
+    if (!live && ::unlinkat(f.dirfd, f.name.c_str(), 0) == 0) report.removed_temp_files.push_back(f.path());
+  } catch (const os_error& e) {
+    skip(s.lock_path(owner), e.what());
+  }
+  return true;
 }
 
 // open_regular_at's refusals of a file onecopy did not make (see store_problem::foreign).
@@ -53,7 +90,7 @@ std::vector<segment_entry> store::list() const {
     if (f.name.empty() || f.name.front() == '.') return;
     const auto path = f.path();
     try {
-      segment_entry entry{f.name, path, read_info(f.dirfd, f.dir, f.name), pids_of(path), {},
+      segment_entry entry{f.name, path, read_info(*impl_, f), pids_of(path), {},
                           detail::replica_node_of(f.name)};
       if (entry.replica_node >= 0) entry.replica_of = std::string(detail::base_of(f.name));
       out.push_back(std::move(entry));
@@ -81,19 +118,22 @@ std::vector<store_problem> store::problems() const {
       return;
     }
     try {
-      (void)read_info(f.dirfd, f.dir, f.name);
+      (void)read_info(*impl_, f);
     } catch (const os_error& err) {
       out.push_back({path, err.what(), is_refusal(err)});
     } catch (const std::exception& err) {
       out.push_back({path, err.what()});
     }
   });
-  // The lock directory holds lock files only.
+  // The lock directory holds lock files and companion headers only.
   detail::for_each_file_in(impl_->lock_dir, [&](const detail::store_file& f) {
     const auto st = sys::stat_at_if_exists(f.dirfd, f.dir, f.name);
     if (st && !st->is_regular())
-      out.push_back({f.path(), fmt::format("{}: it is {}, where only lock files belong (remove it)",
+      out.push_back({f.path(), fmt::format("{}: it is {}, where only lock files and headers belong (remove it)",
                                            f.path().string(), sys::file_kind(st->mode)), true});
+    else if (st && detail::is_companion_name(f.name) && !detail::read_companion_target(f.dirfd, f.dir, f.name))
+      out.push_back({f.path(), fmt::format("{}: not a well-formed companion header (its segment, if any, "
+                                           "cannot be attached)", f.path().string())});
   });
   return out;
 }
@@ -107,8 +147,11 @@ void store::remove(std::string_view name) {
   const auto files = impl_->files_of(name);
   if (files.empty())
     throw os_error(ENOENT, fmt::format("remove segment '{}': not found in {}", name, impl_->directories()));
-  for (const auto& f : files)
+  for (const auto& f : files) {
+    const auto st = sys::lstat_if_exists(f);
     if (::unlink(f.c_str()) != 0 && errno != ENOENT) sys::throw_errno(fmt::format("unlink({})", f.string()));
+    unlink_companion(*impl_, st);
+  }
   // The name is free again: its lock file goes too (unlinked while held; see file_lock).
   lock.remove_file();
 }
@@ -136,7 +179,7 @@ gc_report store::gc() {
     if (f.name.empty() || f.name.front() == '.') return;
     segment_info info;
     try {
-      info = read_info(f.dirfd, f.dir, f.name);
+      info = read_info(*impl_, f);
     } catch (const os_error& e) {
       // A planted non-regular file (or one of another owner): report it, never touch it.
       if (e.err() != ENOENT) skip(path, e.what());
@@ -157,14 +200,17 @@ gc_report store::gc() {
     }
     if (!lock) return;  // being created or removed right now
     // Readers are found by their mappings (/proc/*/maps); attach keeps no fd or flock.
+    const auto st = sys::stat_at_if_exists(f.dirfd, f.dir, f.name);
     if (pids_of(path).empty() && ::unlinkat(f.dirfd, f.name.c_str(), 0) == 0) {
+      unlink_companion(*impl_, st);
       report.removed_unused_segments.push_back(f.name);
       if (impl_->files_of(base).empty()) lock->remove_file();
     }
   });
-  // Lock files of names with no segment and no creator.
+  // Lock files of names with no segment and no creator; companion headers of no published file.
   detail::for_each_file_in(impl_->lock_dir, [&](const detail::store_file& f) {
     const auto path = f.path();
+    if (collect_header_file(*impl_, f, report, skip)) return;
     if (!f.name.ends_with(".lock")) return;
     const std::string name = f.name.substr(0, f.name.size() - 5);
     if (!is_valid_name(name) || !impl_->files_of(name).empty()) return;

@@ -64,7 +64,8 @@ void report(const detail::fault_record& r, std::uintptr_t addr) noexcept {
   l.add("onecopy: write to read-only onecopy segment '");
   l.add(r.name->data(), r.name->size());
   l.add("' (");
-  if (addr < r.data) {
+  // Format v2 keeps the header region after the data (v1: before it).
+  if (addr < r.data || addr - r.data >= r.info->data_size) {
     l.add("its header");
   } else {
     const std::uint64_t offset = addr - r.data;

@@ -129,3 +129,28 @@ TEST(LockFileTest, ConcurrentCreatorsNeverBothHoldTheLock) {
 
 }  // namespace
 }  // namespace onecopy
+
+namespace onecopy {
+namespace {
+
+TEST(DescriptorTest, AStoreDirectoryRemovedAndMadeAgainIsOpenedAgain) {
+  // The store keeps its directory open from its first attach; when that directory is removed
+  // and a new one made at the same path, attach finds the new one's segments.
+  test::temp_dir dir;
+  const auto root = dir.path() / "store";
+  store s = store::at(root);
+  (void)std::move(s.create("w", layout::bytes(4096))).publish();
+  (void)s.attach("w");
+  std::filesystem::remove_all(root);
+  EXPECT_THROW((void)s.attach("w"), os_error);
+  store other = store::at(root);
+  draft d = other.create("w", layout::bytes(8192));
+  d.bytes()[0] = std::byte{7};
+  (void)std::move(d).publish();
+  const segment seg = s.attach("w");
+  EXPECT_EQ(seg.bytes().size(), 8192u);
+  EXPECT_EQ(seg.bytes()[0], std::byte{7});
+}
+
+}  // namespace
+}  // namespace onecopy

@@ -98,6 +98,33 @@ TYPED_TEST(LifecycleTest, PageSizeIsTheOneTheKernelGave) {
   }
 }
 
+TYPED_TEST(LifecycleTest, DataStartsOnAPageAndTheHeaderEndsTheFile) {
+  // Format v2: an array of exactly one 2 MiB page starts the file, page-aligned, and the
+  // header region follows it (on hugetlbfs, in the file's last page).
+  store s = this->make_store();
+  draft d = s.create("exact", layout::bytes(2 * MiB));
+  fill_pattern(d.bytes(), 11, 0);
+  segment seg = std::move(d).publish();
+  EXPECT_EQ(seg.info().data_offset, 0u);
+  EXPECT_EQ(seg.info().region_size, 8 * KiB);  // one table entry and the fixed header
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(seg.bytes().data()) % TypeParam::page_size, 0u);
+  const std::uint64_t expected = TypeParam::kind == backing_kind::hugetlbfs ? 4 * MiB : 2 * MiB + 8 * KiB;
+  EXPECT_EQ(seg.info().file_size, expected);
+  EXPECT_EQ(std::filesystem::file_size(seg.path()), expected);
+  std::ifstream in(seg.path(), std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(expected - 4096));
+  char magic[8] = {};
+  in.read(magic, sizeof magic);
+  EXPECT_EQ(std::string(magic, 8), std::string("ONECOPY\0", 8));
+  segment reader = s.attach("exact", {.populate = true});
+  EXPECT_TRUE(matches_pattern(reader.bytes(), 11));
+  EXPECT_TRUE(reader.verify());
+  if constexpr (TypeParam::kind == backing_kind::thp) {
+    // The whole array is one huge page (v1's header before the data split it over two).
+    EXPECT_GE(smaps_field(reader.bytes().data(), "ShmemPmdMapped"), 2 * MiB);
+  }
+}
+
 TYPED_TEST(LifecycleTest, PublishedFileIsReadOnlyForEveryone) {
   store s = this->make_store();
   segment seg = this->put(s, "sealed", 3);

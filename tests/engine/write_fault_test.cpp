@@ -47,6 +47,13 @@ TEST_F(WriteFaultTest, PublishedSegmentOfTheCreatorIsReportedToo) {
               "segment 'v' \\(offset 0\\)");
 }
 
+TEST_F(WriteFaultTest, AWriteToTheHeaderRegionAfterTheDataSaysSo) {
+  // Format v2: the header region follows the data, in the same mapping.
+  const segment seg = s_.attach("w");
+  auto* p = const_cast<std::byte*>(seg.bytes().data()) + seg.info().file_size - 100;
+  EXPECT_EXIT(die_writing(p, true), ::testing::KilledBySignal(SIGSEGV), "segment 'w' \\(its header\\)");
+}
+
 TEST_F(WriteFaultTest, OtherFaultsAndAnUninstalledReportLeaveTheBareSignal) {
   {
     const sys::mapping other = sys::map_private_anonymous(4096);

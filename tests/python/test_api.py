@@ -194,6 +194,7 @@ def test_malformed_file_is_format_error(store_dir):
     onecopy.forget()
     os.chmod(path, 0o644)
     with open(path, "r+b") as f:
+        f.seek(-4096, os.SEEK_END)  # format v2: the fixed header is the file's last 4 KiB
         f.write(b"NOTONECP")  # the magic
     with pytest.raises(onecopy.FormatError, match="magic") as e:
         onecopy._attach.store(store_dir).attach("bad")  # a fresh attach, not this process's mapping

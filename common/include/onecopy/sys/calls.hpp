@@ -29,6 +29,7 @@ struct file_status {
   std::uint64_t device = 0;
   std::uint64_t inode = 0;
   std::uint64_t size = 0;
+  std::uint64_t block_size = 0;  ///< st_blksize: the huge page size on hugetlbfs
   std::uint32_t mode = 0;  ///< permission bits and file type
   std::uint32_t uid = 0;
   std::uint32_t links = 0;
@@ -58,8 +59,9 @@ struct file_status {
 /// @throws os_error naming dir/name and what it is ("is a FIFO, not a regular file"): ELOOP for a
 ///   symlink, EISDIR for a directory, ENXIO for a FIFO, socket or device, EPERM for a file of
 ///   another owner or one others may write; else the open's own errno
+/// @param status when given, receives the opened file's fstat (the check's own: no second call)
 [[nodiscard]] unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::string_view name,
-                                        int flags, unsigned mode = 0);
+                                        int flags, unsigned mode = 0, file_status* status = nullptr);
 
 /// fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW); std::nullopt when name does not exist.
 /// @throws os_error "stat(<dir>/<name>)" for other errors
