@@ -26,11 +26,14 @@ constexpr int max_nodes = 1024;
 std::string_view prot_name(access how) { return how == access::read_only ? "PROT_READ" : "PROT_READ|PROT_WRITE"; }
 
 // mmap or the named error: ENOMEM gets the mapping-count hint, since it is often the per-process
-// limit and not memory that ran out.
-mapping map_or_throw(std::size_t length, int prot, int flags, int fd, const std::string& what) {
+// limit and not memory that ran out. The message is built only on failure (attach maps on its
+// fast path: no formatting or allocation when it works).
+template <class Describe>
+mapping map_or_throw(std::size_t length, int prot, int flags, int fd, Describe&& describe) {
   void* addr = ::mmap(nullptr, length, prot, flags, fd, 0);
   if (addr == MAP_FAILED) {
     const int err = errno;
+    const std::string what = describe();
     throw_os_error(err, err == ENOMEM ? what + mapping_limit_hint() : what);
   }
   return mapping(addr, length);
@@ -40,27 +43,30 @@ mapping map_or_throw(std::size_t length, int prot, int flags, int fd, const std:
 
 mapping map_shared(int fd, std::size_t length, access how, const std::filesystem::path& name) {
   const int prot = how == access::read_only ? PROT_READ : PROT_READ | PROT_WRITE;
-  return map_or_throw(length, prot, MAP_SHARED, fd,
-                      fmt::format("mmap({}, {}, {})", name.string(), format_bytes(length), prot_name(how)));
+  return map_or_throw(length, prot, MAP_SHARED, fd, [&] {
+    return fmt::format("mmap({}, {}, {})", name.string(), format_bytes(length), prot_name(how));
+  });
 }
 
 mapping map_private(int fd, std::size_t length, const std::filesystem::path& name) {
-  return map_or_throw(length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
-                      fmt::format("mmap({}, {}, copy-on-write)", name.string(), format_bytes(length)));
+  return map_or_throw(length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, [&] {
+    return fmt::format("mmap({}, {}, copy-on-write)", name.string(), format_bytes(length));
+  });
 }
 
 mapping map_private_anonymous(std::size_t length, std::uint64_t huge_page_size) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS;
   // MAP_HUGETLB takes the page size as its log2 in the bits above MAP_HUGE_SHIFT.
   if (huge_page_size != 0) flags |= MAP_HUGETLB | (std::countr_zero(huge_page_size) << MAP_HUGE_SHIFT);
-  return map_or_throw(length, PROT_READ | PROT_WRITE, flags, -1,
-                      fmt::format("mmap(private anonymous, {}, {} pages)", format_bytes(length),
-                                  huge_page_size != 0 ? format_page_size(huge_page_size) : "base"));
+  return map_or_throw(length, PROT_READ | PROT_WRITE, flags, -1, [&] {
+    return fmt::format("mmap(private anonymous, {}, {} pages)", format_bytes(length),
+                       huge_page_size != 0 ? format_page_size(huge_page_size) : "base");
+  });
 }
 
 mapping map_shared_anonymous(std::size_t length) {
   return map_or_throw(length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-                      fmt::format("mmap(shared anonymous, {})", format_bytes(length)));
+                      [&] { return fmt::format("mmap(shared anonymous, {})", format_bytes(length)); });
 }
 
 int advise(std::span<const std::byte> range, advice a) noexcept {

@@ -19,10 +19,12 @@
 #include "file_lock.hpp"
 #include "header_io.hpp"
 #include "internals.hpp"
+#include "store_files.hpp"
 #include "numa_memory.hpp"
 #include "onecopy/engine/checksum.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "onecopy/topology/sysfs.hpp"
 #include "onecopy/units.hpp"
 #include "parallel_read.hpp"
@@ -200,21 +202,22 @@ void seal(draft::impl& d) {
   } else {
     write_segment_header(d.map.bytes().last(d.info.region_size), d.info);
   }
-  if (::mprotect(d.map.data(), d.map.size(), PROT_READ) != 0)
-    sys::throw_errno(fmt::format("mprotect({}, PROT_READ)", d.temp_path.string()));
+  sys::protect_read_only(d.map.bytes(), d.temp_path);
   if (::fchmod(d.fd.get(), 0444) != 0) sys::throw_errno(fmt::format("fchmod({}, 0444)", d.temp_path.string()));
 }
 
 // The atomic publish: the temp file takes its final name (never over another segment unless
 // create_options::replace).
 void rename_into_place(draft::impl& d) {
-  const unsigned flags = d.opts.replace ? 0 : RENAME_NOREPLACE;
-  if (::renameat2(AT_FDCWD, d.temp_path.c_str(), AT_FDCWD, d.final_path.c_str(), flags) != 0) {
-    const int err = errno;
-    if (err == EEXIST)
-      throw os_error(err, fmt::format("publish segment '{}' as {} (another segment of that name "
-                                      "appeared)", d.name, d.final_path.string()));
-    throw_os_error(err, fmt::format("rename({}, {})", d.temp_path.string(), d.final_path.string()));
+  try {
+    if (d.opts.replace)
+      sys::rename(d.temp_path, d.final_path);
+    else
+      sys::rename_noreplace(d.temp_path, d.final_path);
+  } catch (const os_error& e) {
+    if (e.err() != EEXIST) throw;
+    throw os_error(EEXIST, fmt::format("publish segment '{}' as {} (another segment of that name "
+                                       "appeared)", d.name, d.final_path.string()));
   }
   d.published = true;
   d.companion.clear();  // it is the published file's now
@@ -324,10 +327,9 @@ segment draft::publish() && {
 
   // Hand back the caller's node's replica when there is one.
   impl* chosen = &d;
-  const std::string here = fmt::format("@node{}", sysfs::current_node());
-  for (std::size_t i = 0; i < d.replicas.size(); ++i) {
-    if (d.replicas[i]->name.ends_with(here)) chosen = d.replicas[i].get();
-  }
+  const std::string here = detail::replica_file_name(detail::base_of(d.name), sysfs::current_node());
+  for (const auto& replica : d.replicas)
+    if (replica->name == here) chosen = replica.get();
   auto s = std::make_unique<segment::impl>();
   s->name = chosen->name;
   s->path = chosen->final_path;

@@ -17,6 +17,7 @@
 #include "onecopy/engine/attach_fd.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "onecopy/units.hpp"
 #include "parallel_read.hpp"
 
@@ -51,21 +52,20 @@ segment sealed_copy(const segment& source, std::string_view name) {
   const std::string memfd_name = fmt::format("onecopy:{}", name);
   sys::unique_fd memfd(::memfd_create(memfd_name.c_str(), memfd_flags(info)));
   if (!memfd) sys::throw_errno(fmt::format("{}: memfd_create", what));
-  if (::ftruncate(memfd.get(), static_cast<off_t>(info.file_size)) != 0)
-    sys::throw_errno(fmt::format("{}: ftruncate", what));
+  const std::string memfd_path = fmt::format("memfd:{}", memfd_name);
+  sys::truncate(memfd.get(), info.file_size, memfd_path);
   {
-    void* addr = ::mmap(nullptr, info.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.get(), 0);
-    if (addr == MAP_FAILED) {
-      const int err = errno;
-      if (info.backing == backing_kind::hugetlbfs && err == ENOMEM)
-        throw hugepage_pool_error(err, fmt::format("{}: mmap: the {} huge-page pool has too few free pages "
-                                                   "(need {})", what, format_page_size(info.page_size),
-                                                   info.file_size / info.page_size));
-      throw_os_error(err, fmt::format("{}: mmap", what));
-    }
     // Unmapped before sealing: F_SEAL_WRITE is refused (EBUSY) while a writable mapping exists.
-    sys::mapping map(addr, info.file_size);
-    if (info.backing == backing_kind::thp) (void)::madvise(addr, info.file_size, MADV_HUGEPAGE);
+    sys::mapping map;
+    try {
+      map = sys::map_shared(memfd.get(), info.file_size, sys::access::read_write, memfd_path);
+    } catch (const out_of_memory_error& e) {
+      if (info.backing != backing_kind::hugetlbfs) throw;
+      throw hugepage_pool_error(e.err(), fmt::format("{}: mmap: the {} huge-page pool has too few free pages "
+                                                     "(need {})", what, format_page_size(info.page_size),
+                                                     info.file_size / info.page_size));
+    }
+    if (info.backing == backing_kind::thp) (void)sys::advise(map.bytes(), sys::advice::huge_pages);
     // As the store's create path: the policy before any page exists, then every page faulted
     // in by threads on the target nodes, so a short pool or full memory is an error now.
     detail::apply_policy(map.bytes(), info.where);

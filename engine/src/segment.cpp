@@ -17,6 +17,7 @@
 #include "onecopy/engine/checksum.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 
 namespace onecopy {
 
@@ -86,26 +87,6 @@ std::vector<node_pages> segment::node_histogram() const {
 }
 
 namespace detail {
-namespace {
-
-// ENOMEM from mmap is often not memory but the per-process limit on mappings: say so.
-std::string mapping_limit_hint() {
-  const auto limit = sys::read_number("/proc/sys/vm/max_map_count");
-  if (!limit) return {};
-  // Counted through a buffer on the stack: at the limit, a heap large enough for the whole
-  // file (~5 MB) would need a new mapping itself and fail with bad_alloc.
-  const int maps = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (maps < 0) return {};
-  std::uint64_t count = 0;
-  char buf[16384];
-  for (ssize_t n; (n = ::read(maps, buf, sizeof buf)) > 0;) count += static_cast<std::uint64_t>(std::count(buf, buf + n, '\n'));
-  ::close(maps);
-  if (count + 16 < *limit) return {};
-  return fmt::format(" (this process has {} mappings and vm.max_map_count is {}: each attached "
-                     "segment is one; raise it with sysctl vm.max_map_count=N)", count, *limit);
-}
-
-}  // namespace
 
 segment attach_file(std::string name, const std::filesystem::path& path, const attach_options& opts,
                     const std::filesystem::path& companion_dir) {
@@ -126,14 +107,7 @@ segment attach_open(std::string name, const std::filesystem::path& path, sys::un
   if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", path.string()));
   // The header before the mapping: a file too short or malformed is named, never mapped.
   p->info = read_segment_header(p->fd.get(), st, path, companion_dir);
-  void* addr = ::mmap(nullptr, st.size, PROT_READ, MAP_SHARED, p->fd.get(), 0);
-  if (addr == MAP_FAILED) {
-    const int err = errno;
-    const std::string what = fmt::format("mmap({}, {} bytes, PROT_READ)", path.string(), st.size);
-    if (err == ENOMEM) throw_os_error(err, what + mapping_limit_hint());
-    throw_os_error(err, what);
-  }
-  p->map = sys::mapping(addr, st.size);
+  p->map = sys::map_shared(p->fd.get(), st.size, sys::access::read_only, path);
   p->device = st.device;
   p->inode = st.inode;
   // The mapping holds the file; who maps it shows in /proc/*/maps (stat, gc --when-unused).

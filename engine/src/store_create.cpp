@@ -20,6 +20,7 @@
 #include "onecopy/engine/names.hpp"
 #include "onecopy/error.hpp"
 #include "onecopy/sys/calls.hpp"
+#include "onecopy/sys/memory.hpp"
 #include "onecopy/units.hpp"
 #include "store_files.hpp"
 
@@ -79,22 +80,20 @@ void create_on(const store::impl& s, draft::impl& d, const backing_info& b) {
   d.info.in_companion = header_in_companion(sys::fstat(d.fd.get(), d.temp_path).block_size);
   d.companion_dir = s.lock_dir;
   const std::uint64_t file_size = segment_file_size(d.info, detail::file_granule(b));
-  if (::ftruncate(d.fd.get(), static_cast<off_t>(file_size)) != 0)
-    sys::throw_errno(fmt::format("ftruncate({}, {})", d.temp_path.string(), format_bytes(file_size)));
-  void* addr = ::mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, d.fd.get(), 0);
-  if (addr == MAP_FAILED) {
-    const int err = errno;
-    const std::string what = fmt::format("mmap({}, {})", d.temp_path.string(), format_bytes(file_size));
-    if (b.kind == backing_kind::hugetlbfs && err == ENOMEM)
-      throw hugepage_pool_error(err, fmt::format("{}: the {} huge-page pool has {} free pages, need {}",
-                                                 what, format_page_size(b.page_size),
-                                                 detail::host_available_hugepages(b.page_size),
-                                                 file_size / b.page_size));
-    throw_os_error(err, what);
+  sys::truncate(d.fd.get(), file_size, d.temp_path);
+  try {
+    d.map = sys::map_shared(d.fd.get(), file_size, sys::access::read_write, d.temp_path);
+  } catch (const out_of_memory_error& e) {
+    // hugetlbfs reserves every page of a shared mapping at mmap: ENOMEM there is a short pool.
+    if (b.kind != backing_kind::hugetlbfs) throw;
+    throw hugepage_pool_error(e.err(), fmt::format("mmap({}, {}): the {} huge-page pool has {} free pages, need {}",
+                                                   d.temp_path.string(), format_bytes(file_size),
+                                                   format_page_size(b.page_size),
+                                                   detail::host_available_hugepages(b.page_size),
+                                                   file_size / b.page_size));
   }
-  d.map = sys::mapping(addr, file_size);
   // THP: advise before the first fault (MAP_POPULATE/fallocate would lose THP under "advise").
-  if (b.kind == backing_kind::thp) (void)::madvise(addr, file_size, MADV_HUGEPAGE);
+  if (b.kind == backing_kind::thp) (void)sys::advise(d.map.bytes(), sys::advice::huge_pages);
   detail::apply_policy(d.map.bytes(), d.report.where);
 
   d.backing = b;
