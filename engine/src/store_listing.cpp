@@ -125,8 +125,13 @@ std::vector<store_problem> store::problems() const {
       out.push_back({path, err.what()});
     }
   });
-  // The lock directory holds lock files and companion headers only.
+  // The lock directory is also the store's runtime directory (store::runtime_dir()), where
+  // other tools keep their files, e.g. `onecopy serve` its socket and pid file: only the store's
+  // own kinds of file, lock files and companion headers (and their temp files), are checked.
   detail::for_each_file_in(impl_->lock_dir, [&](const detail::store_file& f) {
+    const bool ours = f.name.ends_with(".lock") || detail::is_companion_name(f.name) ||
+                      !detail::temp_owner(f.name).empty();
+    if (!ours) return;
     const auto st = sys::stat_at_if_exists(f.dirfd, f.dir, f.name);
     if (st && !st->is_regular())
       out.push_back({f.path(), fmt::format("{}: it is {}, where only lock files and headers belong (remove it)",

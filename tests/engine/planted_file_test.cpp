@@ -162,6 +162,18 @@ TEST_F(PlantedFileTest, FifoAtALockFileIsRefusedWithoutBlocking) {
             }), 0);
 }
 
+TEST_F(PlantedFileTest, OtherToolsFilesInTheRuntimeDirectoryAreNotProblems) {
+  // The lock directory is store::runtime_dir(): `onecopy serve` keeps its socket and pid file
+  // there. Only the store's own kinds of file are judged; a FIFO at a lock file still is.
+  const auto runtime = s_.runtime_dir();
+  ASSERT_EQ(::mkfifo((runtime / "serve.sock").c_str(), 0600), 0);  // non-regular, like a socket
+  std::filesystem::create_directory(runtime / "some-tool");
+  ASSERT_EQ(::mkfifo((runtime / "x.lock").c_str(), 0600), 0);
+  std::vector<std::filesystem::path> reported;
+  for (const auto& p : s_.problems()) reported.push_back(p.path);
+  EXPECT_EQ(reported, std::vector<std::filesystem::path>{runtime / "x.lock"});
+}
+
 TEST_F(PlantedFileTest, SymlinkToAFifoAtALockFileDoesNotHang) {
   const auto lock = root_ / ".locks" / "w.lock";
   ASSERT_EQ(::mkfifo((outside_ / "fifo").c_str(), 0600), 0);
