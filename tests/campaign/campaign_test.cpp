@@ -451,6 +451,9 @@ attach_all_result attach_all_in_child(const store& s, const std::vector<std::str
     }
     // Never back into gtest from here (its teardown would remove the parent's store).
     try {
+      // The store keeps one descriptor per backing directory from its first attach on (not
+      // one per segment): count from after a first attach.
+      (void)s.attach(names.front());
       const std::size_t fds_before = open_fds();
       std::vector<segment> held;
       held.reserve(names.size());
