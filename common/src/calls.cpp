@@ -241,6 +241,19 @@ std::size_t pread_full(int fd, void* buffer, std::size_t len, std::uint64_t offs
   return done;
 }
 
+void pwrite_full(int fd, const void* buffer, std::size_t len, std::uint64_t offset,
+                 const std::filesystem::path& name) {
+  const auto* in = static_cast<const char*>(buffer);
+  for (std::size_t done = 0; done < len;) {
+    const ssize_t n = ::pwrite(fd, in + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw_os_error(n < 0 ? errno : ENOSPC,
+                     fmt::format("pwrite({}, {} bytes at {})", name.string(), len - done, offset + done));
+    done += static_cast<std::size_t>(n);
+  }
+}
+
 std::string read_text(const std::filesystem::path& path) {
   unique_fd fd = open(path, O_RDONLY);
   std::string text;

@@ -126,16 +126,11 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
         std::memcpy(d.map.data() + base + at, from.data() + at, len);
         continue;
       }
-      for (std::uint64_t done = 0; done < len;) {
-        const ssize_t n = ::pwrite(d.fd.get(), from.data() + at + done, len - done,
-                                   static_cast<off_t>(base + at + done));
-        const int err = n < 0 ? errno : n == 0 ? ENOSPC : 0;
-        if (err == EINTR) continue;
-        if (err != 0) {
-          error = err;
-          return;
-        }
-        done += static_cast<std::uint64_t>(n);
+      try {
+        sys::pwrite_full(d.fd.get(), from.data() + at, len, base + at, d.temp_path);
+      } catch (const os_error& e) {
+        error = e.err();  // named below, after the threads are joined
+        return;
       }
     }
   };

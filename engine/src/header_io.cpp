@@ -155,16 +155,12 @@ std::filesystem::path publish_companion(const std::filesystem::path& dir, const 
   const std::filesystem::path temp_path = dir / temp, final_path = dir / name;
   sys::unique_fd fd = sys::open_regular_at(dirfd.get(), dir, temp, O_RDWR | O_CREAT | O_EXCL, 0600);
   try {
-    for (std::size_t done = 0; done < region.size();) {
-      const ssize_t w = ::pwrite(fd.get(), region.data() + done, region.size() - done, static_cast<off_t>(done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        const int err = w < 0 ? errno : ENOSPC;
-        throw_os_error(err, fmt::format("write({}): a segment on 1 GiB pages keeps its header in the "
-                                        "store's lock directory, which must be on tmpfs (lock_root)",
-                                        temp_path.string()));
-      }
-      done += static_cast<std::size_t>(w);
+    try {
+      sys::pwrite_full(fd.get(), region.data(), region.size(), 0, temp_path);
+    } catch (const os_error& e) {
+      // hugetlbfs takes no write(2) (EINVAL) and holds no small file well.
+      throw_os_error(e.err(), fmt::format("{} (a segment on 1 GiB pages keeps its header in the store's lock "
+                                          "directory, which must be on tmpfs: lock_root)", e.what()));
     }
     if (::fchmod(fd.get(), 0444) != 0) sys::throw_errno(fmt::format("fchmod({}, 0444)", temp_path.string()));
     // Replacing is right: a companion of this identity can only be left by a file that is gone.

@@ -87,17 +87,6 @@ class progress_counter {
                                  job.len, job.file_offset));
 }
 
-void pwrite_full(const read_job& job, const std::byte* from, std::uint64_t len, std::uint64_t at) {
-  for (std::uint64_t done = 0; done < len;) {
-    const ssize_t n = ::pwrite(job.out_fd, from + done, len - done, static_cast<off_t>(at + done));
-    const int err = n < 0 ? errno : ENOSPC;
-    if (n < 0 && err == EINTR) continue;
-    if (n <= 0) {
-      throw_os_error(err, fmt::format("pwrite({}, {} bytes at {})", job.out_file->string(), len - done, at + done));
-    }
-    done += static_cast<std::uint64_t>(n);
-  }
-}
 
 // One piece of a job that writes into a file: the kernel copies page cache to page cache (as
 // cp does); swapped bytes, or a kernel that cannot, go through a buffer.
@@ -124,7 +113,7 @@ void copy_piece(const read_job& job, const piece& p, std::vector<std::byte>& buf
   const std::size_t got = sys::pread_full(job.fd, buffer.data(), rest, job.file_offset + p.at + done, *job.file);
   if (got != rest) throw_short(job, p.at, done + got);
   swap_bytes({buffer.data(), rest}, job.swap_unit);
-  pwrite_full(job, buffer.data(), rest, job.out_offset + p.at + done);
+  sys::pwrite_full(job.out_fd, buffer.data(), rest, job.out_offset + p.at + done, *job.out_file);
 }
 
 }  // namespace
@@ -212,7 +201,7 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
             swap_bytes({into, static_cast<std::size_t>(len)}, job.swap_unit);
           }
           hasher.update({bytes, static_cast<std::size_t>(len)});
-          if (!to_memory) pwrite_full(job, bytes, len, p);
+          if (!to_memory) sys::pwrite_full(job.out_fd, bytes, len, p, *job.out_file);
         }
         at = to;
       }

@@ -72,9 +72,9 @@ std::vector<std::filesystem::path> store::impl::files_of(std::string_view name) 
 }
 
 std::string store::impl::directories() const {
-  std::string dirs;
-  for (const auto& b : backings) dirs += (dirs.empty() ? "" : ", ") + b.dir.string();
-  return dirs;
+  std::string list;
+  for (const auto& b : backings) list += (list.empty() ? "" : ", ") + b.dir.string();
+  return list;
 }
 
 // ---- construction -----------------------------------------------------------------------------

@@ -92,6 +92,12 @@ void write_text(const std::filesystem::path& path, std::string_view text);
 std::size_t pread_full(int fd, void* buffer, std::size_t len, std::uint64_t offset,
                        const std::filesystem::path& name);
 
+/// pwrite until all len bytes are written; retries EINTR.
+/// @throws os_error "pwrite(<name>, <bytes left> bytes at <offset>)": no_space_error for a full
+///   filesystem (also when a write makes no progress), EINVAL where the filesystem takes no write(2)
+void pwrite_full(int fd, const void* buffer, std::size_t len, std::uint64_t offset,
+                 const std::filesystem::path& name);
+
 /// ftruncate(fd, size); retries EINTR. name names the file in messages.
 /// @throws os_error "ftruncate(<name>, <size>)": no_space_error for a full filesystem,
 ///   EINVAL for a size hugetlbfs or the filesystem refuses
