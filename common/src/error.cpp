@@ -39,13 +39,19 @@ std::filesystem::path path_of(const std::string& what, const std::string& call) 
   return {};
 }
 
+// The path in what when it starts "call(path".
+std::filesystem::path path_in(const std::string& what) {
+  const std::string call = call_of(what);
+  return call.empty() ? std::filesystem::path() : path_of(what, call);
+}
+
 }  // namespace
 
-// std::system_error appends ": <strerror>" to what itself.
+// std::system_error appends ": <strerror>" to what itself. Everything is set in the member
+// initializers: with no descriptor left, UBSan's type check of `this` in a constructor body
+// (it probes memory through a pipe) fails by itself (ResourceTest.RunningOutOfFileDescriptors…).
 os_error::os_error(int err, const std::string& what)
-    : std::system_error(err, std::generic_category(), what), call_(call_of(what)) {
-  if (!call_.empty()) path_ = path_of(what, call_);
-}
+    : std::system_error(err, std::generic_category(), what), call_(call_of(what)), path_(path_in(what)) {}
 
 os_error::os_error(int err, const std::string& what, std::filesystem::path path)
     : std::system_error(err, std::generic_category(), what), call_(call_of(what)), path_(std::move(path)) {}

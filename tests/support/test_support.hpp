@@ -43,6 +43,20 @@ class scoped_env {
 
 [[nodiscard]] bool is_root();
 
+/// Built with AddressSanitizer (make test): its allocator needs new mappings of its own, so a
+/// process driven to vm.max_map_count dies in ASan before onecopy can name the limit.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool under_asan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool under_asan = true;
+#else
+inline constexpr bool under_asan = false;
+#endif
+#else
+inline constexpr bool under_asan = false;
+#endif
+
 /// A filesystem mounted on a fresh directory; unmounted (and the directory removed) on
 /// destruction. Check ok() (false when mounting failed, with why()).
 class scoped_mount {
