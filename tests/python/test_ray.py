@@ -214,21 +214,8 @@ def tiny_tmpfs():
         os.rmdir(d)
 
 
-def add_node_once_more_on_a_startup_timeout(cluster, store_dir, **node_args):
-    # Ray gives a new raylet a fixed 30 s to register with its GCS (ray/_private/node.py); on a
-    # loaded 2-CPU machine, with the sanitizer runtime preloaded, a fifth raylet has missed that
-    # once. That is Ray's startup, not what this test checks: one more try.
-    try:
-        return cluster.add_node(store_dir, **node_args)
-    except Exception as e:  # Ray raises a bare Exception for it
-        if "timed out during startup" not in str(e):
-            raise
-        return cluster.add_node(store_dir, **node_args)
-
-
 def test_full_store_on_one_node_is_a_clear_error_naming_the_node(cluster, tiny_tmpfs):
-    node = add_node_once_more_on_a_startup_timeout(cluster, tiny_tmpfs, num_cpus=1,
-                                                   object_store_memory=80 * 2**20)
+    node = cluster.add_node(tiny_tmpfs, num_cpus=1, object_store_memory=80 * 2**20)
     try:
         shared = ocr.share("ray-too-big", np.ones(2**21, dtype=np.float32))  # 8 MiB > 4 MiB
         with pytest.raises(ocr.PublishError) as err:
