@@ -34,23 +34,31 @@ void unlink_companion(const store::impl& s, const std::optional<sys::file_status
   if (st) ::unlink((s.lock_dir / detail::companion_name(st->device, st->inode)).c_str());
 }
 
+// A temp file (segment or companion) goes once its creator is dead: the creator holds the
+// name's lock while its temp file exists, so a free lock means it died. Returns whether f is a
+// temp file.
+template <class Skip>
+bool collect_dead_creators_temp(const store::impl& s, const detail::store_file& f, gc_report& report, Skip&& skip) {
+  const std::string owner(detail::base_of(detail::temp_owner(f.name)));
+  if (owner.empty()) return false;
+  if (!is_valid_name(owner)) return true;
+  s.ensure_lock_dir();
+  try {
+    if (auto lock = detail::file_lock::try_exclusive(s.lock_path(owner)))
+      if (::unlinkat(f.dirfd, f.name.c_str(), 0) == 0) report.removed_temp_files.push_back(f.path());
+  } catch (const os_error& e) {
+    skip(s.lock_path(owner), e.what());
+  }
+  return true;
+}
+
 // In the lock directory: a companion header that no published file has any more (its data file
 // was removed by hand or replaced), or the temp file of a companion whose creator died. gc
 // removes them under the segment's lock, which a creator holds from before its companion exists
 // until after its data file's rename. Returns whether f is one of those two kinds of file.
 template <class Skip>
 bool collect_header_file(const store::impl& s, const detail::store_file& f, gc_report& report, Skip&& skip) {
-  const std::string temp_of(detail::base_of(detail::temp_owner(f.name)));
-  if (!temp_of.empty()) {
-    if (!is_valid_name(temp_of)) return true;
-    try {
-      if (auto lock = detail::file_lock::try_exclusive(s.lock_path(temp_of)))
-        if (::unlinkat(f.dirfd, f.name.c_str(), 0) == 0) report.removed_temp_files.push_back(f.path());
-    } catch (const os_error& e) {
-      skip(s.lock_path(temp_of), e.what());
-    }
-    return true;
-  }
+  if (collect_dead_creators_temp(s, f, report, skip)) return true;
   if (!detail::is_companion_name(f.name)) return false;
   const auto target = detail::read_companion_target(f.dirfd, f.dir, f.name);
   if (!target) return true;  // malformed: problems() names it; not gc's to judge
@@ -168,19 +176,7 @@ gc_report store::gc() {
   };
   detail::for_each_store_file(impl_->backings, [&](const detail::store_file& f) {
     const auto path = f.path();
-    if (const std::string owner(detail::base_of(detail::temp_owner(f.name))); !owner.empty()) {
-      // The creator holds the name's lock while its temp file exists: a free lock means it died.
-      if (!is_valid_name(owner)) return;
-      impl_->ensure_lock_dir();
-      try {
-        if (auto lock = detail::file_lock::try_exclusive(impl_->lock_path(owner))) {
-          if (::unlinkat(f.dirfd, f.name.c_str(), 0) == 0) report.removed_temp_files.push_back(path);
-        }
-      } catch (const os_error& e) {
-        skip(impl_->lock_path(owner), e.what());
-      }
-      return;
-    }
+    if (collect_dead_creators_temp(*impl_, f, report, skip)) return;
     if (f.name.empty() || f.name.front() == '.') return;
     segment_info info;
     try {
