@@ -67,6 +67,7 @@ file_status from_stat(const struct ::stat& st) {
   s.uid = st.st_uid;
   s.links = static_cast<std::uint32_t>(st.st_nlink);
   s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
   return s;
 }
 }  // namespace

@@ -333,8 +333,8 @@ segment draft::publish() && {
   s->device = st.device;
   s->inode = st.inode;
   s->map = std::move(chosen->map);
-  s->info = chosen->info;
-  s->fault_report = detail::fault_registration(s->map.data(), s->map.size(), s->name, s->info);
+  s->info = std::make_shared<const segment_info>(chosen->info);
+  s->fault_report = detail::fault_registration(s->map.data(), s->map.size(), s->name, *s->info);
   for (auto& r : d.replicas) r->fd.reset();
   d.fd.reset();
   return segment(std::move(s));

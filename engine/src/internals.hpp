@@ -16,6 +16,7 @@
 #include "directory_cache.hpp"
 #include "fault_registry.hpp"
 #include "file_lock.hpp"
+#include "header_cache.hpp"
 #include "parallel_read.hpp"
 #include "onecopy/engine/draft.hpp"
 #include "onecopy/engine/segment.hpp"
@@ -40,10 +41,21 @@ struct store::impl {
   /// (never through a symlink, never blocking, a regular file of ours).
   /// Its fstat goes to status. The directories are kept open (dirs).
   /// @throws permission_error for a store directory that is not private and ours
-  [[nodiscard]] std::optional<std::pair<std::filesystem::path, sys::unique_fd>> open_published(
-      std::string_view file_name, sys::file_status& status) const;
+  struct published_file {
+    std::filesystem::path path;
+    sys::unique_fd fd;
+    backing_kind kind;
+  };
+  [[nodiscard]] std::optional<published_file> open_published(std::string_view file_name,
+                                                              sys::file_status& status) const;
+  /// The header cache for a file of a backing of this kind; null where it cannot be trusted:
+  /// tmpfs and hugetlbfs never hand a removed file's inode number to a new file soon, other
+  /// filesystems do, at once, and their timestamps are too coarse to tell the two files apart.
+  [[nodiscard]] detail::header_cache* headers_for(backing_kind kind) const noexcept;
   /// The backing directories, kept open for open_published; shared with copies of the store.
   std::shared_ptr<detail::directory_cache> dirs = std::make_shared<detail::directory_cache>();
+  /// Headers already validated, for attaching the same unchanged file again; shared likewise.
+  std::shared_ptr<detail::header_cache> headers = std::make_shared<detail::header_cache>();
   /// Every published file of a segment: the name itself and its replicas "name@nodeN".
   [[nodiscard]] std::vector<std::filesystem::path> files_of(std::string_view name) const;
   /// The store directories, comma-separated, for "not found in …" messages.
@@ -57,7 +69,8 @@ struct segment::impl {
   sys::mapping map;
   std::uint64_t device = 0;  // identity of the mapped file
   std::uint64_t inode = 0;
-  segment_info info;
+  // Immutable once attached: shared with the store's header cache and other attachments.
+  std::shared_ptr<const segment_info> info;
   // After map and info: unregistered before they go (see write_fault.hpp).
   detail::fault_registration fault_report;
   // Name → table position, built on the first lookup: a model's 20 000 tensors looked up one
@@ -123,10 +136,11 @@ void fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads)
 [[nodiscard]] segment attach_file(std::string name, const std::filesystem::path& path,
                                   const attach_options& opts, const std::filesystem::path& companion_dir);
 /// The same for a file already open for reading (fd); path names it in messages and path().
-/// status: fd's fstat when the caller has it (else attach_open asks).
-[[nodiscard]] segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd,
+/// status: fd's fstat when the caller has it (else attach_open asks); headers: the store's cache
+/// of validated headers, if any (none for a descriptor received from elsewhere).
+[[nodiscard]] segment attach_open(std::string name, std::filesystem::path path, sys::unique_fd fd,
                                   const attach_options& opts, const std::filesystem::path& companion_dir,
-                                  const sys::file_status* status = nullptr);
+                                  const sys::file_status* status = nullptr, header_cache* headers = nullptr);
 }  // namespace detail
 
 }  // namespace onecopy

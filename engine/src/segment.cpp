@@ -28,14 +28,14 @@ segment::~segment() = default;
 
 const std::string& segment::name() const noexcept { return impl_->name; }
 const std::filesystem::path& segment::path() const noexcept { return impl_->path; }
-const segment_info& segment::info() const noexcept { return impl_->info; }
+const segment_info& segment::info() const noexcept { return *impl_->info; }
 int segment::fd() const noexcept { return impl_->fd.get(); }
 std::pair<std::uint64_t, std::uint64_t> segment::file_identity() const noexcept {
   return {impl_->device, impl_->inode};
 }
 
 std::span<const std::byte> segment::bytes() const noexcept {
-  return {impl_->map.data() + impl_->info.data_offset, impl_->info.data_size};
+  return {impl_->map.data() + impl_->info->data_offset, impl_->info->data_size};
 }
 
 namespace {
@@ -46,36 +46,36 @@ tensor_view view_of(std::span<const std::byte> data, const tensor_entry& t) {
 
 std::vector<tensor_view> segment::tensors() const {
   std::vector<tensor_view> out;
-  out.reserve(impl_->info.tensors.size());
-  for (const auto& t : impl_->info.tensors) out.push_back(view_of(bytes(), t));
+  out.reserve(impl_->info->tensors.size());
+  for (const auto& t : impl_->info->tensors) out.push_back(view_of(bytes(), t));
   return out;
 }
 
 tensor_view segment::tensor(std::string_view name) const {
-  const auto& tensors = impl_->info.tensors;
+  const auto& tensors = impl_->info->tensors;
   std::call_once(impl_->index_once, [&] {
     impl_->index.reserve(tensors.size());
     for (std::size_t i = 0; i < tensors.size(); ++i) impl_->index.emplace(tensors[i].name, i);
   });
   if (const auto it = impl_->index.find(name); it != impl_->index.end()) return view_of(bytes(), tensors[it->second]);
   std::string some;
-  for (std::size_t i = 0; i < impl_->info.tensors.size() && i < 5; ++i)
-    some += (i ? ", " : "") + fmt::format("'{}'", impl_->info.tensors[i].name);
-  if (impl_->info.tensors.size() > 5) some += fmt::format(", … ({} in all)", impl_->info.tensors.size());
+  for (std::size_t i = 0; i < impl_->info->tensors.size() && i < 5; ++i)
+    some += (i ? ", " : "") + fmt::format("'{}'", impl_->info->tensors[i].name);
+  if (impl_->info->tensors.size() > 5) some += fmt::format(", … ({} in all)", impl_->info->tensors.size());
   throw usage_error(fmt::format("segment '{}' has no tensor '{}' (it has {})", impl_->name, name,
-                                impl_->info.bundle ? some : "one unnamed array"));
+                                impl_->info->bundle ? some : "one unnamed array"));
 }
 
 tensor_view segment::array() const {
-  if (impl_->info.bundle)
+  if (impl_->info->bundle)
     throw usage_error(fmt::format("segment '{}' is a bundle of {} tensors, not one array: use "
-                                  "tensor(name)", impl_->name, impl_->info.tensors.size()));
-  return view_of(bytes(), impl_->info.tensors.front());
+                                  "tensor(name)", impl_->name, impl_->info->tensors.size()));
+  return view_of(bytes(), impl_->info->tensors.front());
 }
 
 std::uint64_t segment::compute_checksum(unsigned threads) const { return segment_checksum(bytes(), threads); }
 
-bool segment::verify(unsigned threads) const { return compute_checksum(threads) == impl_->info.checksum; }
+bool segment::verify(unsigned threads) const { return compute_checksum(threads) == impl_->info->checksum; }
 
 std::vector<node_pages> segment::node_histogram() const {
   // move_pages only sees pages this process has in its page tables: map them all first. For a
@@ -83,7 +83,7 @@ std::vector<node_pages> segment::node_histogram() const {
   // from its first page, as create does for info().histogram: the data region starts inside the
   // first huge page, so stepping through it by huge pages would miss the last one.
   (void)detail::populate_read(impl_->map.bytes());
-  return detail::node_histogram(impl_->map.bytes(), impl_->info.page_size);
+  return detail::node_histogram(impl_->map.bytes(), impl_->info->page_size);
 }
 
 namespace detail {
@@ -97,32 +97,36 @@ segment attach_file(std::string name, const std::filesystem::path& path, const a
   return attach_open(std::move(name), path, std::move(fd), opts, companion_dir);
 }
 
-segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd, const attach_options& opts,
-                    const std::filesystem::path& companion_dir, const sys::file_status* status) {
+segment attach_open(std::string name, std::filesystem::path path, sys::unique_fd fd, const attach_options& opts,
+                    const std::filesystem::path& companion_dir, const sys::file_status* status,
+                    header_cache* headers) {
   auto p = std::make_unique<segment::impl>();
   p->name = std::move(name);
-  p->path = path;
+  p->path = std::move(path);
   p->fd = std::move(fd);
-  const auto st = status != nullptr ? *status : sys::fstat(p->fd.get(), path);
-  if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", path.string()));
+  const auto st = status != nullptr ? *status : sys::fstat(p->fd.get(), p->path);
+  if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", p->path.string()));
   // The header before the mapping: a file too short or malformed is named, never mapped.
-  p->info = read_segment_header(p->fd.get(), st, path, companion_dir);
-  p->map = sys::map_shared(p->fd.get(), st.size, sys::access::read_only, path);
+  if (headers != nullptr)
+    p->info = headers->get(p->fd.get(), st, p->path, companion_dir);
+  else
+    p->info = std::make_shared<const segment_info>(read_segment_header(p->fd.get(), st, p->path, companion_dir));
+  p->map = sys::map_shared(p->fd.get(), st.size, sys::access::read_only, p->path);
   p->device = st.device;
   p->inode = st.inode;
   // The mapping holds the file; who maps it shows in /proc/*/maps (stat, gc --when-unused).
   if (!opts.keep_fd) p->fd.reset();
   if (opts.populate) {
     if (const int err = populate_read(p->map.bytes()); err != 0)
-      throw_os_error(err, fmt::format("madvise({}, MADV_POPULATE_READ)", path.string()));
+      throw_os_error(err, fmt::format("madvise({}, MADV_POPULATE_READ)", p->path.string()));
   }
   if (opts.verify) {
-    const auto sum = segment_checksum({p->map.data() + p->info.data_offset, p->info.data_size});
-    if (sum != p->info.checksum)
+    const auto sum = segment_checksum({p->map.data() + p->info->data_offset, p->info->data_size});
+    if (sum != p->info->checksum)
       throw format_error(fmt::format("{}: checksum: data hashes to {:016x} but the header says "
-                                     "{:016x} (corrupted?)", path.string(), sum, p->info.checksum));
+                                     "{:016x} (corrupted?)", p->path.string(), sum, p->info->checksum));
   }
-  p->fault_report = fault_registration(p->map.data(), p->map.size(), p->name, p->info);
+  p->fault_report = fault_registration(p->map.data(), p->map.size(), p->name, *p->info);
   return segment(std::move(p));
 }
 

@@ -26,8 +26,8 @@ std::optional<std::filesystem::path> store::impl::find(std::string_view file_nam
   return std::nullopt;
 }
 
-std::optional<std::pair<std::filesystem::path, sys::unique_fd>> store::impl::open_published(
-    std::string_view file_name, sys::file_status& status) const {
+std::optional<store::impl::published_file> store::impl::open_published(std::string_view file_name,
+                                                                      sys::file_status& status) const {
   for (std::size_t i = 0; i < backings.size(); ++i) {
     const auto& b = backings[i];
     auto dir = dirs->get(i, b.dir, file_name);
@@ -36,21 +36,27 @@ std::optional<std::pair<std::filesystem::path, sys::unique_fd>> store::impl::ope
     // Not there: the kept directory may have been removed (and made again) since.
     if (!fd && detail::directory_cache::removed(dir) && (dir = dirs->get(i, b.dir, file_name, true)))
       fd = sys::open_regular_at(dir->get(), b.dir, file_name, O_RDONLY, 0, &status);
-    if (fd) return std::pair{b.dir / std::string(file_name), std::move(fd)};
+    if (fd) return published_file{b.dir / std::string(file_name), std::move(fd), b.kind};
   }
   return std::nullopt;
+}
+
+detail::header_cache* store::impl::headers_for(backing_kind kind) const noexcept {
+  return kind == backing_kind::directory ? nullptr : headers.get();
 }
 
 segment store::attach(std::string_view name, const attach_options& opts) const {
   validate_name(name);
   sys::file_status st;
   if (auto found = impl_->open_published(name, st))
-    return detail::attach_open(std::string(name), found->first, std::move(found->second), opts, impl_->lock_dir, &st);
+    return detail::attach_open(std::string(name), std::move(found->path), std::move(found->fd), opts, impl_->lock_dir,
+                               &st, impl_->headers_for(found->kind));
   // A replicated segment: one file per node, "name@nodeN". Take the caller's node's replica.
   const int node = opts.node >= 0 ? opts.node : sysfs::current_node();
   const std::string replica = detail::replica_file_name(name, node);
   if (auto found = impl_->open_published(replica, st))
-    return detail::attach_open(replica, found->first, std::move(found->second), opts, impl_->lock_dir, &st);
+    return detail::attach_open(replica, std::move(found->path), std::move(found->fd), opts, impl_->lock_dir, &st,
+                               impl_->headers_for(found->kind));
   const auto replicas = impl_->files_of(name);
   if (!replicas.empty() && opts.node < 0) {
     // No replica here: the nearest one by the kernel's NUMA distances.

@@ -34,6 +34,7 @@ struct file_status {
   std::uint32_t uid = 0;
   std::uint32_t links = 0;
   std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;  ///< changes with any write, truncation, chmod or rename
   [[nodiscard]] bool is_directory() const noexcept;
   [[nodiscard]] bool is_regular() const noexcept;
 };
