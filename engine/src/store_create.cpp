@@ -259,6 +259,10 @@ void check_creatable(std::string_view name, const layout& l) {
   if (l.data_size() == 0)
     throw usage_error(fmt::format("create segment '{}': its size is 0 bytes; a segment holds at "
                                   "least one byte", name));
+  if (l.data_size() > max_segment_data)
+    throw usage_error(fmt::format("create segment '{}': its size, {} bytes, is more than a segment can hold "
+                                  "({}: its file's size must fit a signed 64-bit offset)", name, l.data_size(),
+                                  format_bytes(max_segment_data)));
 }
 
 draft create_locked(const store::impl& s, std::string_view name, const layout& l,

@@ -112,6 +112,19 @@ TEST(CreateTest, ZeroSizeIsRejected) {
   EXPECT_TRUE(files_in(dir.path() / "store").empty());
 }
 
+TEST(CreateTest, ASizeNoFileCanHoldIsRejectedNotWrappedAround) {
+  // Near 2^64 the file size (data + header region, rounded to pages) used to wrap around to a
+  // small file behind a draft whose bytes() claimed 16 EiB.
+  test::temp_dir dir;
+  store s = store::at(dir.path() / "store");
+  for (const std::uint64_t size : {~std::uint64_t{0} - 4095, max_segment_data + 1}) {
+    const std::string msg = error_of<usage_error>([&] { (void)s.create("huge", layout::bytes(size)); });
+    EXPECT_NE(msg.find("create segment 'huge': its size, " + std::to_string(size) + " bytes, is more than"),
+              std::string::npos) << msg;
+  }
+  EXPECT_TRUE(files_in(dir.path() / "store").empty());
+}
+
 TEST(CreateTest, PlacementRequestsAreNotAFilesPolicy) {
   // auto and replicate are for choose_placement to decide; a file gets local, bind or interleave.
   test::temp_dir dir;

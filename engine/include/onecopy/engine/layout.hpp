@@ -14,6 +14,9 @@ namespace onecopy {
 inline constexpr std::size_t max_tensor_name = 255;
 /// Highest rank a segment stores.
 inline constexpr std::size_t max_rank = 16;
+/// Largest data size a segment holds (bytes): its file, header region and page rounding
+/// included, must stay within a file offset (a signed 64-bit number).
+inline constexpr std::uint64_t max_segment_data = std::uint64_t{1} << 62;
 /// Tensors in a bundle start at multiples of this (bytes) at least.
 inline constexpr std::uint64_t tensor_alignment = 64;
 
