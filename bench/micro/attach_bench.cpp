@@ -8,11 +8,13 @@
 // before the clock starts: it reads and checks the header).
 // Segments up to 2 GiB are real (created, filled, published); 8 GiB ones are sparse files with a
 // valid header (tmpfs backings only), which lazy attach cannot tell apart and which cost no
-// memory. Besides the floor (open + fstat + mmap, nothing touched) two more references run in
-// each iteration: floor_validate (the floor + pread of the header region at the file's end: the
-// least any attach that checks the header against the file's size does) and floor_touch (the
-// floor + one read per header page through the mapping: what reading the header from the
-// mapping instead would cost). Teardown (munmap + close) is timed apart.
+// memory. Besides the floor (open + fstat + mmap, nothing touched) three more references run in
+// each iteration: floor_close (the floor + close: the least an attach that keeps no descriptor
+// does, as onecopy's), floor_validate (the floor + pread of the header region at the file's end:
+// the least any attach that checks the header against the file's size does) and floor_touch
+// (the floor + one read per header page through the mapping: what reading the header from the
+// mapping instead would cost). Teardown (munmap, and close where the floor keeps it) is timed
+// apart.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -73,7 +75,8 @@ void BM_Attach(benchmark::State& state, backing_case* b, std::uint64_t size) {
   samples s;
   const std::uint64_t touch_step = std::min<std::uint64_t>(page_bytes(b->kind), 4 * KiB);
   std::vector<std::byte> head(f->header_bytes);
-  enum class variant { plain, validate, touch };
+  // closed: the floor + close, the least an attach that keeps no descriptor does.
+  enum class variant { plain, validate, touch, closed };
   // Raw system calls on purpose: the floor is the bare kernel cost, with no onecopy layer.
   auto floor = [&](variant v) {
     const double t0 = now_seconds();
@@ -87,12 +90,17 @@ void BM_Attach(benchmark::State& state, backing_case* b, std::uint64_t size) {
     if (v == variant::touch && p != MAP_FAILED)
       for (std::uint64_t at = header_at; at < f->file_size; at += touch_step)
         benchmark::DoNotOptimize(*(static_cast<volatile const char*>(p) + at));
+    if (v == variant::closed) ::close(fd);
     const double t1 = now_seconds();
     if (p != MAP_FAILED) ::munmap(p, f->file_size);
-    ::close(fd);
+    if (v != variant::closed) ::close(fd);
     const double t2 = now_seconds();
     if (fd < 0 || p == MAP_FAILED) throw std::runtime_error(fmt::format("open/mmap({}) failed", f->path.string()));
-    s.add(v == variant::plain ? "floor_s" : v == variant::validate ? "floor_validate_s" : "floor_touch_s", t1 - t0);
+    s.add(v == variant::plain      ? "floor_s"
+          : v == variant::validate ? "floor_validate_s"
+          : v == variant::touch    ? "floor_touch_s"
+                                   : "floor_close_s",
+          t1 - t0);
     if (v == variant::plain) s.add("floor_detach_s", t2 - t1);
   };
   auto attach = [&] { return timed_attach(*b, f->name, {}, s); };
@@ -111,6 +119,7 @@ void BM_Attach(benchmark::State& state, backing_case* b, std::uint64_t size) {
       // Alternate the order so neither side always runs with the other's dentries hot.
       if (i++ % 2 == 0) {
         floor(variant::plain);
+        floor(variant::closed);
         floor(variant::validate);
         floor(variant::touch);
         attach_new();
@@ -120,6 +129,7 @@ void BM_Attach(benchmark::State& state, backing_case* b, std::uint64_t size) {
         attach_new();
         floor(variant::touch);
         floor(variant::validate);
+        floor(variant::closed);
         floor(variant::plain);
       }
       state.SetIterationTime(t);
@@ -131,6 +141,8 @@ void BM_Attach(benchmark::State& state, backing_case* b, std::uint64_t size) {
   s.ratio("ratio", "attach_s", "floor_s");
   s.ratio("ratio_validate", "attach_s", "floor_validate_s");
   s.ratio("ratio_new", "attach_new_s", "floor_s");
+  s.ratio("ratio_close", "attach_s", "floor_close_s");
+  s.ratio("ratio_new_validate", "attach_new_s", "floor_validate_s");
   s.publish(state);
   state.counters["file_bytes"] = static_cast<double>(f->file_size);
   state.SetLabel(fmt::format("backing={} pages={} file={}", b->label, f->pages, f->sparse ? "sparse" : "populated"));
