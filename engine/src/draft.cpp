@@ -327,7 +327,7 @@ segment draft::publish() && {
     if (replica->name == here) chosen = replica.get();
   auto s = std::make_unique<segment::impl>();
   s->name = chosen->name;
-  s->path = chosen->final_path;
+  s->path = std::make_shared<const std::filesystem::path>(chosen->final_path);
   // Like attach, the published segment keeps its mapping and no descriptor.
   const auto st = sys::fstat(chosen->fd.get(), chosen->final_path);
   s->device = st.device;

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "onecopy/engine/segment_info.hpp"
@@ -26,11 +28,18 @@ namespace onecopy::detail {
 class header_cache {
  public:
   using info_ptr = std::shared_ptr<const segment_info>;
-  /// The header of the published file open as fd (st: its fstat; path: its name in messages):
-  /// the one read earlier for this unchanged file, else read_segment_header's, then kept.
+  using path_ptr = std::shared_ptr<const std::filesystem::path>;
+  /// A file's checked header and its path (kept too: parsing a std::filesystem::path costs more
+  /// than the rest of attaching the file again).
+  struct checked {
+    info_ptr info;
+    path_ptr path;
+  };
+  /// The header of the published file `file` in dir, open as fd (st: its fstat): the one read
+  /// earlier for this unchanged file, else read_segment_header's, then kept.
   /// @throws as read_segment_header
-  [[nodiscard]] info_ptr get(int fd, const sys::file_status& st, const std::filesystem::path& path,
-                             const std::filesystem::path& companion_dir);
+  [[nodiscard]] checked get(int fd, const sys::file_status& st, const std::filesystem::path& dir,
+                            std::string_view file, const std::filesystem::path& companion_dir);
 
  private:
   struct file_id {
@@ -45,7 +54,8 @@ class header_cache {
     std::uint64_t size;
     std::int64_t mtime_ns;
     std::int64_t ctime_ns;
-    info_ptr info;
+    std::string file;  // the name it was found by (a hard link made by hand is another name)
+    checked header;
     std::uint64_t last_use;
   };
   // A model's table of 20 000 tensors is a few MiB of header: keep at most this much.

@@ -42,9 +42,8 @@ struct store::impl {
   /// Its fstat goes to status. The directories are kept open (dirs).
   /// @throws permission_error for a store directory that is not private and ours
   struct published_file {
-    std::filesystem::path path;
+    const backing_info* backing;  // where it was found: backing->dir / the file name
     sys::unique_fd fd;
-    backing_kind kind;
   };
   [[nodiscard]] std::optional<published_file> open_published(std::string_view file_name,
                                                               sys::file_status& status) const;
@@ -64,7 +63,9 @@ struct store::impl {
 
 struct segment::impl {
   std::string name;
-  std::filesystem::path path;
+  // Shared with the store's header cache: parsing a std::filesystem::path costs more than the
+  // rest of attaching an unchanged file again.
+  std::shared_ptr<const std::filesystem::path> path;
   sys::unique_fd fd;  // O_RDONLY; only with attach_options::keep_fd or attach_fd (else -1)
   sys::mapping map;
   std::uint64_t device = 0;  // identity of the mapped file
@@ -136,11 +137,15 @@ void fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads)
 [[nodiscard]] segment attach_file(std::string name, const std::filesystem::path& path,
                                   const attach_options& opts, const std::filesystem::path& companion_dir);
 /// The same for a file already open for reading (fd); path names it in messages and path().
-/// status: fd's fstat when the caller has it (else attach_open asks); headers: the store's cache
-/// of validated headers, if any (none for a descriptor received from elsewhere).
-[[nodiscard]] segment attach_open(std::string name, std::filesystem::path path, sys::unique_fd fd,
+/// status: fd's fstat when the caller has it (else attach_open asks).
+[[nodiscard]] segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd,
                                   const attach_options& opts, const std::filesystem::path& companion_dir,
-                                  const sys::file_status* status = nullptr, header_cache* headers = nullptr);
+                                  const sys::file_status* status = nullptr);
+/// The same for the published file `file` of dir that store::impl::open_published opened (fd, its
+/// fstat st), through the store's header cache when it has one for that backing (headers).
+[[nodiscard]] segment attach_published(std::string name, const std::filesystem::path& dir, std::string_view file,
+                                       sys::unique_fd fd, const sys::file_status& st, const attach_options& opts,
+                                       const std::filesystem::path& companion_dir, header_cache* headers);
 }  // namespace detail
 
 }  // namespace onecopy

@@ -27,7 +27,7 @@ segment& segment::operator=(segment&&) noexcept = default;
 segment::~segment() = default;
 
 const std::string& segment::name() const noexcept { return impl_->name; }
-const std::filesystem::path& segment::path() const noexcept { return impl_->path; }
+const std::filesystem::path& segment::path() const noexcept { return *impl_->path; }
 const segment_info& segment::info() const noexcept { return *impl_->info; }
 int segment::fd() const noexcept { return impl_->fd.get(); }
 std::pair<std::uint64_t, std::uint64_t> segment::file_identity() const noexcept {
@@ -97,37 +97,58 @@ segment attach_file(std::string name, const std::filesystem::path& path, const a
   return attach_open(std::move(name), path, std::move(fd), opts, companion_dir);
 }
 
-segment attach_open(std::string name, std::filesystem::path path, sys::unique_fd fd, const attach_options& opts,
-                    const std::filesystem::path& companion_dir, const sys::file_status* status,
-                    header_cache* headers) {
-  auto p = std::make_unique<segment::impl>();
-  p->name = std::move(name);
-  p->path = std::move(path);
-  p->fd = std::move(fd);
-  const auto st = status != nullptr ? *status : sys::fstat(p->fd.get(), p->path);
-  if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", p->path.string()));
-  // The header before the mapping: a file too short or malformed is named, never mapped.
-  if (headers != nullptr)
-    p->info = headers->get(p->fd.get(), st, p->path, companion_dir);
-  else
-    p->info = std::make_shared<const segment_info>(read_segment_header(p->fd.get(), st, p->path, companion_dir));
-  p->map = sys::map_shared(p->fd.get(), st.size, sys::access::read_only, p->path);
+namespace {
+
+// The rest of an attach once the header is checked: map, then what opts ask.
+segment map_checked(std::unique_ptr<segment::impl> p, const sys::file_status& st, const attach_options& opts) {
+  const std::filesystem::path& path = *p->path;
+  p->map = sys::map_shared(p->fd.get(), st.size, sys::access::read_only, path);
   p->device = st.device;
   p->inode = st.inode;
   // The mapping holds the file; who maps it shows in /proc/*/maps (stat, gc --when-unused).
   if (!opts.keep_fd) p->fd.reset();
   if (opts.populate) {
     if (const int err = populate_read(p->map.bytes()); err != 0)
-      throw_os_error(err, fmt::format("madvise({}, MADV_POPULATE_READ)", p->path.string()));
+      throw_os_error(err, fmt::format("madvise({}, MADV_POPULATE_READ)", path.string()));
   }
   if (opts.verify) {
     const auto sum = segment_checksum({p->map.data() + p->info->data_offset, p->info->data_size});
     if (sum != p->info->checksum)
       throw format_error(fmt::format("{}: checksum: data hashes to {:016x} but the header says "
-                                     "{:016x} (corrupted?)", p->path.string(), sum, p->info->checksum));
+                                     "{:016x} (corrupted?)", path.string(), sum, p->info->checksum));
   }
   p->fault_report = fault_registration(p->map.data(), p->map.size(), p->name, *p->info);
   return segment(std::move(p));
+}
+
+}  // namespace
+
+segment attach_open(std::string name, const std::filesystem::path& path, sys::unique_fd fd, const attach_options& opts,
+                    const std::filesystem::path& companion_dir, const sys::file_status* status) {
+  auto p = std::make_unique<segment::impl>();
+  p->name = std::move(name);
+  p->path = std::make_shared<const std::filesystem::path>(path);
+  p->fd = std::move(fd);
+  const auto st = status != nullptr ? *status : sys::fstat(p->fd.get(), path);
+  if (!st.is_regular()) throw format_error(fmt::format("{}: not a regular file", path.string()));
+  // The header before the mapping: a file too short or malformed is named, never mapped.
+  p->info = std::make_shared<const segment_info>(read_segment_header(p->fd.get(), st, path, companion_dir));
+  return map_checked(std::move(p), st, opts);
+}
+
+segment attach_published(std::string name, const std::filesystem::path& dir, std::string_view file,
+                         sys::unique_fd fd, const sys::file_status& st, const attach_options& opts,
+                         const std::filesystem::path& companion_dir, header_cache* headers) {
+  if (headers == nullptr)
+    return attach_open(std::move(name), dir / std::string(file), std::move(fd), opts, companion_dir, &st);
+  // open_published opened a regular file. The header before the mapping, as attach_open.
+  auto checked = headers->get(fd.get(), st, dir, file, companion_dir);
+  auto p = std::make_unique<segment::impl>();
+  p->name = std::move(name);
+  p->path = std::move(checked.path);
+  p->info = std::move(checked.info);
+  p->fd = std::move(fd);
+  return map_checked(std::move(p), st, opts);
 }
 
 }  // namespace detail

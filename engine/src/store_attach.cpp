@@ -36,7 +36,7 @@ std::optional<store::impl::published_file> store::impl::open_published(std::stri
     // Not there: the kept directory may have been removed (and made again) since.
     if (!fd && detail::directory_cache::removed(dir) && (dir = dirs->get(i, b.dir, file_name, true)))
       fd = sys::open_regular_at(dir->get(), b.dir, file_name, O_RDONLY, 0, &status);
-    if (fd) return published_file{b.dir / std::string(file_name), std::move(fd), b.kind};
+    if (fd) return published_file{&b, std::move(fd)};
   }
   return std::nullopt;
 }
@@ -49,14 +49,14 @@ segment store::attach(std::string_view name, const attach_options& opts) const {
   validate_name(name);
   sys::file_status st;
   if (auto found = impl_->open_published(name, st))
-    return detail::attach_open(std::string(name), std::move(found->path), std::move(found->fd), opts, impl_->lock_dir,
-                               &st, impl_->headers_for(found->kind));
+    return detail::attach_published(std::string(name), found->backing->dir, name, std::move(found->fd), st, opts,
+                                    impl_->lock_dir, impl_->headers_for(found->backing->kind));
   // A replicated segment: one file per node, "name@nodeN". Take the caller's node's replica.
   const int node = opts.node >= 0 ? opts.node : sysfs::current_node();
   const std::string replica = detail::replica_file_name(name, node);
   if (auto found = impl_->open_published(replica, st))
-    return detail::attach_open(replica, std::move(found->path), std::move(found->fd), opts, impl_->lock_dir, &st,
-                               impl_->headers_for(found->kind));
+    return detail::attach_published(replica, found->backing->dir, replica, std::move(found->fd), st, opts,
+                                    impl_->lock_dir, impl_->headers_for(found->backing->kind));
   const auto replicas = impl_->files_of(name);
   if (!replicas.empty() && opts.node < 0) {
     // No replica here: the nearest one by the kernel's NUMA distances.

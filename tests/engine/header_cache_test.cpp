@@ -61,6 +61,8 @@ TEST(HeaderCacheTest, AttachingAnUnchangedFileAgainSharesItsCheckedHeader) {
   const segment b = s.attach("w");
   EXPECT_EQ(&a.info(), &b.info());
   EXPECT_EQ(a.info().checksum, b.info().checksum);
+  EXPECT_EQ(b.path(), dir.path() / "store" / "w");
+  EXPECT_EQ(&a.path(), &b.path());
   EXPECT_TRUE(test::matches_pattern(b.bytes(), 1));
   // A copy of the store shares what it has read.
   const store copy = s;
@@ -141,7 +143,7 @@ TEST(HeaderCacheTest, ThreadsAttachingTheSameFilesAllGetTheirOwnHeaders) {
   const test::temp_dir dir;
   store s = store::at(dir.path() / "store");
   std::vector<std::uint64_t> sums;
-  for (int i = 0; i < 8; ++i) sums.push_back(put(s, "t" + std::to_string(i), 10u + static_cast<unsigned>(i)).info().checksum);
+  for (unsigned i = 0; i < 8; ++i) sums.push_back(put(s, "t" + std::to_string(i), 10 + i).info().checksum);
   std::atomic<int> wrong{0};
   std::vector<std::jthread> threads;
   for (int t = 0; t < 4; ++t)
