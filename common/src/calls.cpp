@@ -155,7 +155,7 @@ int open_beneath(int dirfd, const char* name, int flags, unsigned mode) {
 }  // namespace
 
 unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::string_view name, int flags,
-                          unsigned mode, file_status* status) {
+                          unsigned mode, file_status* status, std::optional<std::uint32_t> owner) {
   const std::string n(name);
   int fd;
   do {
@@ -176,9 +176,10 @@ unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::stri
   if (::fstat(fd, &st) != 0) throw_errno(fmt::format("fstat({})", (dir / n).string()));
   if (!S_ISREG(st.st_mode))
     refuse(S_ISDIR(st.st_mode) ? EISDIR : ENXIO, (dir / n).string(), file_kind(st.st_mode));
-  if (st.st_uid != ::geteuid())
+  const std::uint32_t me = owner ? *owner : ::geteuid();
+  if (st.st_uid != me)
     throw_os_error(EPERM, fmt::format("open({}): it is owned by uid {}, not by you (uid {}); refusing it",
-                                      (dir / n).string(), st.st_uid, ::geteuid()));
+                                      (dir / n).string(), st.st_uid, me));
   if ((st.st_mode & 022) != 0)
     throw_os_error(EPERM, fmt::format("open({}): its mode {:04o} lets others write it; refusing it",
                                       (dir / n).string(), st.st_mode & 07777));

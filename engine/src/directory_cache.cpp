@@ -3,6 +3,7 @@
 #include "directory_cache.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "backing.hpp"
 
@@ -15,9 +16,10 @@ directory_cache::handle directory_cache::get(std::size_t index, const std::files
     if (index < dirs_.size() && dirs_[index] && !reopen) return dirs_[index];
   }
   // Out of descriptors, the error names the segment being attached, not just its directory.
+  const std::uint32_t owner = ::geteuid();  // whom open_private_dir checks it for
   sys::unique_fd fd = open_private_dir(dir, "attach " + (dir / std::string(file)).string());
   if (!fd) return nullptr;
-  auto h = std::make_shared<const sys::unique_fd>(std::move(fd));
+  auto h = std::make_shared<const open_directory>(open_directory{std::move(fd), owner});
   std::lock_guard lock(mutex_);
   if (dirs_.size() <= index) dirs_.resize(index + 1);
   dirs_[index] = h;
@@ -26,7 +28,7 @@ directory_cache::handle directory_cache::get(std::size_t index, const std::files
 
 bool directory_cache::removed(const handle& h) {
   struct ::stat st {};
-  return ::fstat(h->get(), &st) != 0 || st.st_nlink == 0;
+  return ::fstat(h->fd.get(), &st) != 0 || st.st_nlink == 0;
 }
 
 }  // namespace onecopy::detail

@@ -32,10 +32,10 @@ std::optional<store::impl::published_file> store::impl::open_published(std::stri
     const auto& b = backings[i];
     auto dir = dirs->get(i, b.dir, file_name);
     if (!dir) continue;
-    sys::unique_fd fd = sys::open_regular_at(dir->get(), b.dir, file_name, O_RDONLY, 0, &status);
+    sys::unique_fd fd = sys::open_regular_at(dir->fd.get(), b.dir, file_name, O_RDONLY, 0, &status, dir->owner);
     // Not there: the kept directory may have been removed (and made again) since.
     if (!fd && detail::directory_cache::removed(dir) && (dir = dirs->get(i, b.dir, file_name, true)))
-      fd = sys::open_regular_at(dir->get(), b.dir, file_name, O_RDONLY, 0, &status);
+      fd = sys::open_regular_at(dir->fd.get(), b.dir, file_name, O_RDONLY, 0, &status, dir->owner);
     if (fd) return published_file{&b, std::move(fd)};
   }
   return std::nullopt;

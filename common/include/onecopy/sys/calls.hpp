@@ -61,8 +61,11 @@ struct file_status {
 ///   symlink, EISDIR for a directory, ENXIO for a FIFO, socket or device, EPERM for a file of
 ///   another owner or one others may write; else the open's own errno
 /// @param status when given, receives the opened file's fstat (the check's own: no second call)
+/// @param owner the user the file must belong to; by default the caller's effective uid, asked
+///   of the kernel each time (a caller that checked a directory for a user passes that user)
 [[nodiscard]] unique_fd open_regular_at(int dirfd, const std::filesystem::path& dir, std::string_view name,
-                                        int flags, unsigned mode = 0, file_status* status = nullptr);
+                                        int flags, unsigned mode = 0, file_status* status = nullptr,
+                                        std::optional<std::uint32_t> owner = std::nullopt);
 
 /// fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW); std::nullopt when name does not exist.
 /// @throws os_error "stat(<dir>/<name>)" for other errors
