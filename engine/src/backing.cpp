@@ -183,7 +183,7 @@ store_config discover_config() {
   return config;
 }
 
-sys::unique_fd open_private_dir(const std::filesystem::path& dir, std::string_view purpose) {
+sys::unique_fd open_private_dir(const std::filesystem::path& dir, std::string_view purpose, std::uint32_t* owner) {
   sys::unique_fd fd;
   try {
     fd = sys::open_directory_if_exists(dir, purpose);
@@ -198,15 +198,16 @@ sys::unique_fd open_private_dir(const std::filesystem::path& dir, std::string_vi
   }
   if (!fd) return fd;
   const auto st = sys::fstat(fd.get(), dir);
-  if (st.uid != ::geteuid())
+  const std::uint32_t me = ::geteuid();
+  if (st.uid != me)
     throw permission_error(EPERM, fmt::format("store directory {} is owned by uid {}, not by you "
-                                              "(uid {}); refusing to use it", dir.string(), st.uid,
-                                              ::geteuid()), dir);
+                                              "(uid {}); refusing to use it", dir.string(), st.uid, me), dir);
   if ((st.mode & 077) != 0)
     throw permission_error(EPERM, fmt::format("store directory {} has mode {:04o}; onecopy needs 0700 "
                                               "so other users cannot read or replace segments "
                                               "(chmod 700 {})", dir.string(), st.mode & 07777,
                                               dir.string()), dir);
+  if (owner != nullptr) *owner = me;
   return fd;
 }
 

@@ -57,9 +57,10 @@ void ensure_private_dir(const std::filesystem::path& dir);
 /// the effective uid with no group/other access; an empty fd when dir does not exist. Store
 /// walks then open their files relative to this fd, so the checked directory is the one used.
 /// @param purpose what it is opened for, in messages ("attach <segment>")
+/// @param owner when given, receives the uid dir was checked to belong to
 /// @throws permission_error when dir exists but is not private to us, or is not a directory
 [[nodiscard]] sys::unique_fd open_private_dir(const std::filesystem::path& dir,
-                                              std::string_view purpose = {});
+                                              std::string_view purpose = {}, std::uint32_t* owner = nullptr);
 
 /// "onecopy-<euid>"
 [[nodiscard]] std::string user_dir_name();

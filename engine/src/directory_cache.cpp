@@ -3,7 +3,6 @@
 #include "directory_cache.hpp"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "backing.hpp"
 
@@ -16,8 +15,8 @@ directory_cache::handle directory_cache::get(std::size_t index, const std::files
     if (index < dirs_.size() && dirs_[index] && !reopen) return dirs_[index];
   }
   // Out of descriptors, the error names the segment being attached, not just its directory.
-  const std::uint32_t owner = ::geteuid();  // whom open_private_dir checks it for
-  sys::unique_fd fd = open_private_dir(dir, "attach " + (dir / std::string(file)).string());
+  std::uint32_t owner = 0;
+  sys::unique_fd fd = open_private_dir(dir, "attach " + (dir / std::string(file)).string(), &owner);
   if (!fd) return nullptr;
   auto h = std::make_shared<const open_directory>(open_directory{std::move(fd), owner});
   std::lock_guard lock(mutex_);
