@@ -22,9 +22,6 @@ inline const std::filesystem::path gib_mount = "/mnt/huge-1G";
 /// on tmpfs (/tmp), since a hugetlbfs takes no write(2).
 [[nodiscard]] onecopy::store gib_store(bool with_shm = false);
 
-/// Free pages of the 1 GiB pool (/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages).
-[[nodiscard]] std::uint64_t free_gib_pages();
-
 /// Publish and attach an exact 1 GiB array, a creator killed between its companion's publish
 /// and its data file's rename, and automatic pages. In run order.
 [[nodiscard]] std::vector<guest_case> gib_page_cases();
