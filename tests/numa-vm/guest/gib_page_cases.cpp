@@ -39,21 +39,22 @@ double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
+void remove_gib_store() {
+  for (const auto& root : {gib_root, shm_root, lock_root}) std::filesystem::remove_all(root);
+}
+
 /// gib_store(with_shm) with its directories made afresh (0700, empty).
 onecopy::store fresh_gib_store(bool with_shm = false) {
-  std::filesystem::remove_all(shm_root);
-  for (const auto& root : with_shm ? std::vector{gib_root, shm_root, lock_root} : std::vector{gib_root, lock_root})
-    fresh_dir(root);
+  remove_gib_store();
+  fresh_dir(gib_root);
+  fresh_dir(lock_root);
+  if (with_shm) fresh_dir(shm_root);
   auto s = gib_store(with_shm);
   for (const auto& b : s.backings()) fresh_dir(b.dir);
   return s;
 }
 
-void remove_gib_store() {
-  for (const auto& root : {gib_root, shm_root, lock_root}) std::filesystem::remove_all(root);
-}
-
-/// Names of the files in dir, sorted ("" entries never; a missing dir has none).
+/// Names of the files (not directories) in dir, sorted; none when dir is missing.
 std::vector<std::string> files_in(const std::filesystem::path& dir) {
   std::vector<std::string> names;
   std::error_code ec;
@@ -105,10 +106,7 @@ void exact_gib_case(check& ck) {
   auto s = fresh_gib_store();
   {
     auto start = clock_type::now();
-    onecopy::create_options opts;
-    opts.pages = onecopy::page_size::huge_1g;
-    opts.strict = true;
-    auto d = s.create("g", onecopy::layout::bytes(GiB), opts);
+    auto d = s.create("g", onecopy::layout::bytes(GiB), gib_pages_strict());
     const double create_s = seconds_since(start);
     const auto report = d.report();
     ck.note(fmt::format("create: backing {}, pages {}, file {}, populate {} (the kernel zeroes the page)",
@@ -256,6 +254,13 @@ onecopy::store gib_store(bool with_shm) {
   if (with_shm) config.roots.push_back(shm_root);
   config.lock_root = lock_root;
   return onecopy::store::from_config(config);
+}
+
+onecopy::create_options gib_pages_strict() {
+  onecopy::create_options opts;
+  opts.pages = onecopy::page_size::huge_1g;
+  opts.strict = true;
+  return opts;
 }
 
 std::vector<guest_case> gib_page_cases() {

@@ -22,6 +22,9 @@ inline const std::filesystem::path gib_mount = "/mnt/huge-1G";
 /// on tmpfs (/tmp), since a hugetlbfs takes no write(2).
 [[nodiscard]] onecopy::store gib_store(bool with_shm = false);
 
+/// 1 GiB pages, strict: a create that cannot have them fails rather than falling back.
+[[nodiscard]] onecopy::create_options gib_pages_strict();
+
 /// Publish and attach an exact 1 GiB array, a creator killed between its companion's publish
 /// and its data file's rename, and automatic pages. In run order.
 [[nodiscard]] std::vector<guest_case> gib_page_cases();

@@ -147,10 +147,7 @@ int run_gib_creator(const std::vector<std::string>& args) {
   }
   try {
     auto s = gib_store();
-    onecopy::create_options opts;
-    opts.pages = onecopy::page_size::huge_1g;
-    opts.strict = true;
-    auto d = s.create(args[0], onecopy::layout::bytes(onecopy::GiB), opts);
+    auto d = s.create(args[0], onecopy::layout::bytes(onecopy::GiB), gib_pages_strict());
     if (const auto seed = std::stoull(args[1]); seed != 0) fill_pattern(d.bytes(), seed);
     const auto seg = std::move(d).publish();
     fmt::print("  creator pid {}: published {} ({} bytes)\n", ::getpid(), args[0], seg.info().file_size);
