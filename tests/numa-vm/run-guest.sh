@@ -7,7 +7,7 @@
 #                [--filter TEXT]
 # --gib-pages N: the guest gets N GiB more memory, its kernel reserves N 1 GiB pages at boot
 # (hugepagesz=1G hugepages=N: fresh memory, unlike a long-running host's) and it runs the
-# 1 GiB-page cases instead of the placement cases.
+# 1 GiB-page cases instead of the placement cases (run with --nodes 1 so far).
 # The kernel comes from fetch-kernel.sh (cached); the initramfs is rebuilt in DIR every run.
 set -eu -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +34,7 @@ busybox=$(command -v busybox) || skip "busybox is not installed (package busybox
 command -v cpio >/dev/null || skip "cpio is not installed"
 vmlinux=$("$here/fetch-kernel.sh") || exit $?   # 77 with its reason, or a path
 
-# ---- the machine: N nodes sharing 2 GiB (+ the 1 GiB pages), 4 vCPUs, a distance matrix -------
+# ---- the machine: N nodes sharing 2 GiB (or room for the 1 GiB pages), vCPUs, distances -------
 # CPUs per node (';'-separated, empty = a memory-only node) and the distance matrix.
 case "$nodes" in
   # Two vCPUs: the build machines have two cores, and the 1 GiB-page cases hash 1 GiB with as
@@ -49,21 +49,21 @@ esac
 vcpus=$([ "$nodes" = 1 ] && echo 2 || echo 4)
 append="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off"
 if [ "$gib_pages" -gt 0 ]; then
-  # The kernel reserves 1 GiB pages at boot from 1 GiB-aligned free ranges, top-down, after its
-  # own early allocations (struct pages, page tables) took the top of memory. With the default
-  # 3 GiB below 4 GiB, the 2-3 GiB range misses the BIOS's last 128 KiB and the range above
-  # 4 GiB holds those allocations: 1 page of 2. So: 1 GiB below 4 GiB (the system, the
-  # initramfs; QEMU warns about less), and above it N GiB for the pages plus 512 MiB at the top
-  # for the kernel's own.
+  # The kernel reserves 1 GiB pages at boot from whole free 1 GiB-aligned ranges, after its own
+  # early allocations (struct pages, page tables) were made top-down. A default 4 GiB guest gets
+  # 1 page of 2: below 4 GiB, RAM ends 128 KiB short of 3 GiB, and the 1 GiB above is not whole.
+  # So: 1 GiB below 4 GiB (the system, the initramfs; QEMU warns about less), and above it N GiB
+  # for the pages plus 512 MiB at the top for the kernel's own.
   node_mib=$(((1536 + gib_pages * 1024) / nodes))
   machine=(-machine pc,max-ram-below-4g=1G)
   append+=" hugepagesz=1G hugepages=$gib_pages"
+  suite=gib-pages
 else
   node_mib=$((2048 / nodes))
   machine=()
+  suite=placement
 fi
 machine+=(-smp "$vcpus" -m "$((node_mib * nodes))M")
-suite=$([ "$gib_pages" -gt 0 ] && echo gib-pages || echo placement)
 IFS=';' read -r -a rows <<<"$distances"
 IFS=';' read -r -a node_cpus <<<"$cpus;"
 for ((i = 0; i < nodes; i++)); do
