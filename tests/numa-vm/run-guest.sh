@@ -3,12 +3,16 @@
 # Boots a QEMU guest with N emulated NUMA nodes (TCG; ACPI SRAT + SLIT distances), runs the
 # numa-vm-guest program in it and judges the run by QEMU's exit code AND the guest's closing
 # summary line. Exit 0 pass, 1 fail, 77 skipped (no QEMU, busybox, cpio or kernel).
-#   run-guest.sh --nodes 2|4 --binary numa-vm-guest --workdir DIR [--timeout S] [--filter TEXT]
+#   run-guest.sh --nodes 1|2|4 --binary numa-vm-guest --workdir DIR [--gib-pages N] [--timeout S]
+#                [--filter TEXT]
+# --gib-pages N: the guest gets N GiB more memory, its kernel reserves N 1 GiB pages at boot
+# (hugepagesz=1G hugepages=N: fresh memory, unlike a long-running host's) and it runs the
+# 1 GiB-page cases instead of the placement cases (run with --nodes 1 so far).
 # The kernel comes from fetch-kernel.sh (cached); the initramfs is rebuilt in DIR every run.
 set -eu -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-nodes=2 binary="" workdir="" filter=""
+nodes=2 binary="" workdir="" filter="" gib_pages=0
 timeout_s=${ONECOPY_NUMA_VM_TIMEOUT:-240}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -17,6 +21,7 @@ while [ $# -gt 0 ]; do
     --workdir) workdir=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --filter) filter=$2; shift 2 ;;
+    --gib-pages) gib_pages=$2; shift 2 ;;
     *) echo "run-guest.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -29,17 +34,36 @@ busybox=$(command -v busybox) || skip "busybox is not installed (package busybox
 command -v cpio >/dev/null || skip "cpio is not installed"
 vmlinux=$("$here/fetch-kernel.sh") || exit $?   # 77 with its reason, or a path
 
-# ---- the machine: N nodes sharing 2 GiB, one vCPU each, and a distance matrix ------------------
+# ---- the machine: N nodes sharing 2 GiB (or room for the 1 GiB pages), vCPUs, distances -------
 # CPUs per node (';'-separated, empty = a memory-only node) and the distance matrix.
 case "$nodes" in
+  # Two vCPUs: the build machines have two cores, and the 1 GiB-page cases hash 1 GiB with as
+  # many threads as the guest has CPUs.
+  1) cpus="0-1" distances="10" ;;
   2) cpus="0-1;2-3" distances="10,21;21,10" ;;
   # Two pairs of close nodes, far from each other (2 sockets × 2 dies); node 3 has memory and no
   # CPUs, like CXL or HBM; node 2 has two CPUs so a bound populate runs on two pinned threads.
   4) cpus="0;1;2-3;" distances="10,12,32,32;12,10,32,32;32,32,10,12;32,32,12,10" ;;
-  *) echo "run-guest.sh: --nodes must be 2 or 4" >&2; exit 2 ;;
+  *) echo "run-guest.sh: --nodes must be 1, 2 or 4" >&2; exit 2 ;;
 esac
-node_mib=$((2048 / nodes))
-machine=(-smp 4 -m "$((node_mib * nodes))M")
+vcpus=$([ "$nodes" = 1 ] && echo 2 || echo 4)
+append="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off"
+if [ "$gib_pages" -gt 0 ]; then
+  # The kernel reserves 1 GiB pages at boot from whole free 1 GiB-aligned ranges, after its own
+  # early allocations (struct pages, page tables) were made top-down. A default 4 GiB guest gets
+  # 1 page of 2: below 4 GiB, RAM ends 128 KiB short of 3 GiB, and the 1 GiB above is not whole.
+  # So: 1 GiB below 4 GiB (the system, the initramfs; QEMU warns about less), and above it N GiB
+  # for the pages plus 512 MiB at the top for the kernel's own.
+  node_mib=$(((1536 + gib_pages * 1024) / nodes))
+  machine=(-machine pc,max-ram-below-4g=1G)
+  append+=" hugepagesz=1G hugepages=$gib_pages"
+  suite=gib-pages
+else
+  node_mib=$((2048 / nodes))
+  machine=()
+  suite=placement
+fi
+machine+=(-smp "$vcpus" -m "$((node_mib * nodes))M")
 IFS=';' read -r -a rows <<<"$distances"
 IFS=';' read -r -a node_cpus <<<"$cpus;"
 for ((i = 0; i < nodes; i++)); do
@@ -66,21 +90,21 @@ copy_with_libs "$busybox" /bin/busybox
 ln -s busybox "$root/bin/sh"
 copy_with_libs "$binary" /numa-vm-guest
 install -m 0755 "$here/init.sh" "$root/init"
-printf 'NODES=%s\nCPUS="%s"\nDISTANCES="%s"\nFILTER="%s"\nexport LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu\n' \
-  "$nodes" "$cpus" "$distances" "$filter" >"$root/etc/numa-vm.conf"
+printf 'NODES=%s\nCPUS="%s"\nDISTANCES="%s"\nSUITE=%s\nFILTER="%s"\nexport LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu\n' \
+  "$nodes" "$cpus" "$distances" "$suite" "$filter" >"$root/etc/numa-vm.conf"
 mknod "$root/dev/console" c 5 1 2>/dev/null || true   # the kernel's own initramfs has one too
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$workdir/initramfs.cpio"
 
 # ---- boot -------------------------------------------------------------------------------------
 log="$workdir/console.log"
-echo "numa-vm: booting a ${nodes}-node guest (CPUs $cpus; distances $distances) with $(basename "$(dirname "$vmlinux")")"
+echo "numa-vm: booting a ${nodes}-node guest (CPUs $cpus; distances $distances; ${gib_pages} 1 GiB pages) with $(basename "$(dirname "$vmlinux")")"
 start_ns=$(date +%s%N)
 set +e
 timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max "${machine[@]}" \
   -nodefaults -display none -monitor none -serial stdio -no-reboot \
   -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
   -kernel "$vmlinux" -initrd "$workdir/initramfs.cpio" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off" </dev/null 2>&1 |
+  -append "$append" </dev/null 2>&1 |
   tr -d '\r' | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e

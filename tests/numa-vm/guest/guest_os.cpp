@@ -109,17 +109,31 @@ void pin_to_node(int node) {
   ::sched_yield();  // move now, so the next getcpu() reports the new node
 }
 
-int spawn_self(const std::vector<std::string>& args) {
+int spawn_self(const std::vector<std::string>& args) { return wait_for_exit(start_self(args)); }
+
+pid_t start_self(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   std::vector<std::string> all{"numa-vm-guest"};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> vars(env);
+  std::vector<char*> envp;
+  for (auto& v : vars) envp.push_back(v.data());
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  envp.push_back(nullptr);
   std::fflush(stdout);
   pid_t pid = 0;
-  if (const int err = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ); err != 0)
+  if (const int err = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), envp.data()); err != 0)
     throw std::runtime_error(fmt::format("posix_spawn(/proc/self/exe {}): {}", args.front(), onecopy::sys::errno_text(err)));
-  return wait_for_exit(pid);
+  return pid;
+}
+
+bool wait_until_stopped(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, WUNTRACED) < 0)
+    if (errno != EINTR) throw std::runtime_error(fmt::format("waitpid({}): {}", pid, onecopy::sys::errno_text(errno)));
+  return WIFSTOPPED(status);
 }
 
 int wait_for_exit(pid_t pid) {

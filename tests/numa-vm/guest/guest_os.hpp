@@ -44,6 +44,12 @@ void pin_to_node(int node);
 
 /// Runs this program with args and waits. Returns its exit code (128 + signal when killed).
 [[nodiscard]] int spawn_self(const std::vector<std::string>& args);
+/// Starts this program with args and, added to this process's environment, env ("NAME=value"
+/// each). Returns its pid.
+[[nodiscard]] pid_t start_self(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+/// Waits until the child pid stops (SIGSTOP: the engine's ONECOPY_TEST_PAUSE_AT) or exits.
+/// Returns true when it stopped; false (child reaped) when it exited or was killed first.
+[[nodiscard]] bool wait_until_stopped(pid_t pid);
 
 /// Waits for the child pid. Returns its exit code (128 + signal when killed).
 [[nodiscard]] int wait_for_exit(pid_t pid);

@@ -31,13 +31,29 @@ std::uint64_t pages_on(const std::vector<node_pages>& h, int node) {
   return 0;
 }
 
+namespace {
+std::uint64_t pattern_word(std::uint64_t at, std::uint64_t seed) { return (at * 0x9E3779B97F4A7C15ull) ^ seed; }
+}  // namespace
+
 void fill_pattern(std::span<std::byte> bytes, std::uint64_t seed) {
   // One word per 4 KiB: every page differs (a page mix-up changes the checksum), and filling
   // stays cheap under TCG.
   for (std::size_t at = 0; at + sizeof(std::uint64_t) <= bytes.size(); at += 4096) {
-    const std::uint64_t v = (at * 0x9E3779B97F4A7C15ull) ^ seed;
+    const std::uint64_t v = pattern_word(at, seed);
     std::memcpy(bytes.data() + at, &v, sizeof v);
   }
+}
+
+std::uint64_t first_pattern_mismatch(std::span<const std::byte> bytes, std::uint64_t seed) {
+  std::uint64_t at = 0;
+  for (; at + sizeof(std::uint64_t) <= bytes.size(); at += sizeof(std::uint64_t)) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, bytes.data() + at, sizeof v);
+    if (v != (at % 4096 == 0 ? pattern_word(at, seed) : 0)) return at;
+  }
+  for (; at < bytes.size(); ++at)
+    if (bytes[at] != std::byte{0}) return at / sizeof(std::uint64_t) * sizeof(std::uint64_t);
+  return bytes.size();
 }
 
 made_segment make_segment(onecopy::store& s, const std::string& name, std::uint64_t bytes,

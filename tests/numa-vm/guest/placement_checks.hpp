@@ -29,6 +29,9 @@ inline const std::filesystem::path thp_mount = "/mnt/thp";            // tmpfs h
 
 /// Writes the test pattern (one word per 4 KiB page, from seed and offset) into bytes.
 void fill_pattern(std::span<std::byte> bytes, std::uint64_t seed);
+/// Checks every byte of bytes (zero-filled, then filled with fill_pattern(seed)): the offset
+/// of the first 8-byte word that differs, or bytes.size() when all match.
+[[nodiscard]] std::uint64_t first_pattern_mismatch(std::span<const std::byte> bytes, std::uint64_t seed);
 
 /// A published segment and what creating it reported.
 struct made_segment {

@@ -11,10 +11,12 @@
 
 #include <fmt/format.h>
 
+#include "gib_page_cases.hpp"
 #include "guest_os.hpp"
 #include "onecopy/engine/store.hpp"
 #include "onecopy/sys/calls.hpp"
 #include "onecopy/topology/sysfs.hpp"
+#include "onecopy/units.hpp"
 #include "placement_checks.hpp"
 
 namespace numa_vm {
@@ -134,6 +136,65 @@ int run_replica_reader(const std::vector<std::string>& args) {
     return ok ? 0 : 1;
   } catch (const std::exception& e) {
     fmt::print("  replica reader: {}\n", e.what());
+    return 1;
+  }
+}
+
+int run_gib_creator(const std::vector<std::string>& args) {
+  if (args.size() != 2) {
+    fmt::print(stderr, "usage: numa-vm-guest create-gib NAME SEED\n");
+    return 2;
+  }
+  try {
+    auto s = gib_store();
+    auto d = s.create(args[0], onecopy::layout::bytes(onecopy::GiB), gib_pages_strict());
+    if (const auto seed = std::stoull(args[1]); seed != 0) fill_pattern(d.bytes(), seed);
+    const auto seg = std::move(d).publish();
+    fmt::print("  creator pid {}: published {} ({} bytes)\n", ::getpid(), args[0], seg.info().file_size);
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print("  creator: {}\n", e.what());
+    return 1;
+  }
+}
+
+int run_gib_reader(const std::vector<std::string>& args) {
+  if (args.size() != 3) {
+    fmt::print(stderr, "usage: numa-vm-guest read-gib NAME SEED FIRST_FRAME\n");
+    return 2;
+  }
+  try {
+    const auto seed = std::stoull(args[1]);
+    const auto first_frame = std::stoull(args[2]);
+    auto start = std::chrono::steady_clock::now();
+    onecopy::attach_options opts;
+    opts.verify = true;  // reads every byte: throws on a checksum mismatch
+    const auto seg = gib_store().attach(args[0], opts);
+    const double attach_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    start = std::chrono::steady_clock::now();
+    const auto mismatch = first_pattern_mismatch(seg.bytes(), seed);
+    const double scan_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // One 1 GiB page: 262144 consecutive 4 KiB frames from a 1 GiB-aligned one, the creator's.
+    const auto frames = frames_of(seg.bytes());
+    constexpr std::uint64_t frames_per_page = onecopy::GiB / 4096;
+    std::size_t contiguous = 0;
+    while (contiguous < frames.size() && frames[contiguous] == first_frame + contiguous) ++contiguous;
+    fmt::print("  reader pid {}: attach + verify {:.2f} s, every byte checked in {:.2f} s, {} bytes, data frames "
+               "{:#x}.. ({} of {} consecutive from the creator's first)\n", ::getpid(), attach_s, scan_s,
+               seg.bytes().size(), frames.empty() ? 0 : frames.front(), contiguous, frames.size());
+    bool ok = true;
+    auto fail = [&](const std::string& why) {
+      fmt::print("  reader: {}\n", why);
+      ok = false;
+    };
+    if (seg.bytes().size() != onecopy::GiB) fail(fmt::format("{} data bytes, not 1 GiB", seg.bytes().size()));
+    if (mismatch != seg.bytes().size()) fail(fmt::format("byte {} differs from the pattern", mismatch));
+    if (first_frame % frames_per_page != 0) fail(fmt::format("frame {:#x} does not start a 1 GiB page", first_frame));
+    if (contiguous != frames_per_page || frames.size() != frames_per_page)
+      fail("the data is not the creator's one physical 1 GiB page");
+    return ok ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print("  reader: {}\n", e.what());
     return 1;
   }
 }

@@ -10,6 +10,12 @@
 //   read-replica DIR NAME NODE
 //       runs on NODE's CPUs, attaches NAME (a replicated segment) without naming a node, and
 //       checks it got NAME@nodeNODE with every page on NODE and a good checksum
+//   create-gib NAME SEED
+//       creates a 1 GiB segment with 1 GiB pages in gib_store(), fills it with the pattern of
+//       SEED (0: leaves it zero) and publishes it (the crash case stops it on the way)
+//   read-gib NAME SEED FIRST_FRAME
+//       attaches NAME from gib_store() with verify, checks every byte against the pattern of
+//       SEED, and that its data is one whole 1 GiB page starting at physical frame FIRST_FRAME
 #pragma once
 
 #include <string>
@@ -23,5 +29,9 @@ namespace numa_vm {
 [[nodiscard]] int run_reader(const std::vector<std::string>& args);
 /// Exit 0 on success, 1 with a printed reason otherwise.
 [[nodiscard]] int run_replica_reader(const std::vector<std::string>& args);
+/// Exit 0 on success, 1 with a printed reason otherwise.
+[[nodiscard]] int run_gib_creator(const std::vector<std::string>& args);
+/// Exit 0 on success, 1 with a printed reason otherwise.
+[[nodiscard]] int run_gib_reader(const std::vector<std::string>& args);
 
 }  // namespace numa_vm
