@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -94,6 +95,9 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
   if (data_offset > d.info.data_size || from.size() > d.info.data_size - data_offset)
     throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
                                   from.size(), data_offset, d.name, d.info.data_size));
+  // hugetlbfs cannot be written with pwrite: the memcpy below needs every page mapped first (a
+  // page the pool cannot give would be SIGBUS there, and is a named error from populate).
+  if (!d.populated && d.backing.kind == backing_kind::hugetlbfs) detail::populate(d);
   const bool first = !d.touched;
   d.touched = true;
   if (!d.populated && first) {
@@ -148,19 +152,31 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
 void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {
   const bool first = !d.touched;
   d.touched = true;
-  if (d.populated) {
-    // hugetlbfs (populated at create): pread into the mapping; the first fill hashes each
-    // piece while it is in cache, so publish need not read the data again.
+  if (d.populated || d.backing.kind == backing_kind::hugetlbfs) {
+    // pread into the mapping; the first fill hashes each piece while it is in cache, so publish
+    // need not read the data again. A hugetlbfs draft's pages do not exist yet: each pread's
+    // copy faults its 2 MiB page in, which the kernel zeroes and the copy then overwrites while
+    // it is still in cache (populating first, then copying, crosses memory once more). A page
+    // the pool cannot give makes that pread fail with EFAULT (a kernel copy gets no SIGBUS);
+    // populate then maps what no job wrote (header, padding) and records the pages.
+    const bool unpopulated = !d.populated;
     for (auto& job : jobs) {
       job.out_offset += d.info.data_offset;
       job.out = d.map.data() + job.out_offset;
       job.out_fd = -1;
     }
-    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads, &d.opts.on_fill);
-    else {
-      d.digests.clear();
-      parallel_pread(jobs, threads, &d.opts.on_fill);
+    try {
+      if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads, &d.opts.on_fill);
+      else {
+        d.digests.clear();
+        parallel_pread(jobs, threads, &d.opts.on_fill);
+      }
+    } catch (const os_error& e) {
+      if (!unpopulated || e.err() != EFAULT) throw;
+      throw_page_shortage(d, e.err(), fmt::format("fill {} ({}): {}", d.temp_path.string(),
+                                                  format_bytes(d.info.file_size), e.what()));
     }
+    if (unpopulated) populate(d);
     return;
   }
   // An unpopulated (tmpfs) draft: write its file. Its pages come from the file's shared policy
@@ -258,6 +274,7 @@ segment draft::publish() && {
   impl& d = *impl_;
   detail::test_pause_point("before_publish");
   if (!d.replicas.empty()) copy_to_replicas(d);
+  if (!d.populated && d.backing.kind == backing_kind::hugetlbfs) detail::populate(d);  // --zeros
   if (d.populated) {
     if (!d.touched) d.info.checksum = zeros_checksum(d.info.data_size);  // --zeros: populate zeroed
     else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);
