@@ -152,42 +152,28 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
 void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {
   const bool first = !d.touched;
   d.touched = true;
-  if (d.populated || d.backing.kind == backing_kind::hugetlbfs) {
-    // pread into the mapping; the first fill hashes each piece while it is in cache, so publish
-    // need not read the data again. A hugetlbfs draft's pages do not exist yet: each pread's
-    // copy faults its 2 MiB page in, which the kernel zeroes and the copy then overwrites while
-    // it is still in cache (populating first, then copying, crosses memory once more). A page
-    // the pool cannot give makes that pread fail with EFAULT (a kernel copy gets no SIGBUS);
-    // populate then maps what no job wrote (header, padding) and records the pages.
-    const bool unpopulated = !d.populated;
-    for (auto& job : jobs) {
-      job.out_offset += d.info.data_offset;
-      job.out = d.map.data() + job.out_offset;
-      job.out_fd = -1;
-    }
-    try {
-      if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads, &d.opts.on_fill);
-      else {
-        d.digests.clear();
-        parallel_pread(jobs, threads, &d.opts.on_fill);
-      }
-    } catch (const os_error& e) {
-      if (!unpopulated || e.err() != EFAULT) throw;
-      throw_page_shortage(d, e.err(), fmt::format("fill {} ({}): {}", d.temp_path.string(),
-                                                  format_bytes(d.info.file_size), e.what()));
-    }
-    if (unpopulated) populate(d);
-    return;
-  }
-  // An unpopulated (tmpfs) draft: write its file. Its pages come from the file's shared policy
+  // A tmpfs draft is written through its file: its pages come from the file's shared policy
   // (mbind on the mapping), as populate's would; record_pages reads their nodes at publish.
+  // hugetlbfs cannot be written with write(2): pread into the mapping. Its pages do not exist
+  // before the first fill: each pread's copy faults its 2 MiB page in, which the kernel zeroes
+  // and the copy overwrites while it is still in cache (populating first, then copying, crosses
+  // memory once more). A page the pool cannot give fails that pread with EFAULT (a copy in the
+  // kernel gets no SIGBUS); populate then maps what no job wrote and records the pages.
+  const bool into_memory = d.populated || d.backing.kind == backing_kind::hugetlbfs;
+  const bool faults_pages_in = into_memory && !d.populated;
   for (auto& job : jobs) {
     job.out_offset += d.info.data_offset;
-    job.out_fd = d.fd.get();
-    job.out_file = &d.temp_path;
+    if (into_memory) {
+      job.out = d.map.data() + job.out_offset;
+      job.out_fd = -1;
+    } else {
+      job.out_fd = d.fd.get();
+      job.out_file = &d.temp_path;
+    }
   }
   try {
-    // The first write of the draft checksums while it copies; later ones make publish read back.
+    // The first fill checksums each piece while it is in cache, so publish need not read the
+    // data again; later ones make publish read it back.
     if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads, &d.opts.on_fill);
     else {
       d.digests.clear();
@@ -195,8 +181,14 @@ void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned 
     }
   } catch (const no_space_error& e) {
     throw_no_space(d, e.what());
+  } catch (const os_error& e) {
+    if (!faults_pages_in || e.err() != EFAULT) throw;
+    throw_page_shortage(d, e.err(), fmt::format("fill {} ({}): {}", d.temp_path.string(),
+                                                format_bytes(d.info.file_size), e.what()));
   }
-  for (const auto& job : jobs) d.written.emplace_back(job.out_offset, job.out_offset + job.len);
+  if (faults_pages_in) populate(d);
+  if (!into_memory)
+    for (const auto& job : jobs) d.written.emplace_back(job.out_offset, job.out_offset + job.len);
 }
 
 namespace {
