@@ -280,9 +280,10 @@ segment draft::publish() && {
     else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);
     else d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
     // move_pages (node of each page) and ShmemPmdMapped (THP) only see mapped pages: map them,
-    // which allocates nothing any more. With one memory node and base pages, nothing to ask.
+    // which allocates nothing any more but zeroes what fallocate left unzeroed (a huge= tmpfs's
+    // folios), hence the threads. With one memory node and base pages, nothing to ask.
     const bool map = d.backing.kind == backing_kind::thp || sysfs::memory_nodes().size() > 1;
-    if (const int err = map ? detail::populate_read(d.map.bytes()) : 0)
+    if (const int err = map ? detail::populate_read(d.map.bytes(), d.backing.page_size, d.report.where, d.opts.threads) : 0)
       throw_os_error(err, fmt::format("populate {} for reading", d.temp_path.string()));
     detail::record_pages(d, map);
   }
