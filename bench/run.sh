@@ -7,7 +7,8 @@
 #                                   (default build/release; `make bench` builds it first)
 #
 # Each phase also measures issue 16's publish goals (bench/publish_goals.py: put vs cp, memcpy
-# and fallocate, 1 and 2 GiB); then the Python anchors (bench/python/anchors.py: pickling,
+# into a new hugetlbfs file and fallocate, 1 and 2 GiB, with reference rows beside them: memcpy
+# into populated hugetlbfs pages, fallocate + touch on THP); then the Python anchors (bench/python/anchors.py: pickling,
 # shared_memory, Ray, … side by side with onecopy) write results/anchors.md. --only-anchors
 # runs just those (`make bench-anchors`), passing the options after it to anchors.py.
 #

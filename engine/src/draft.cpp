@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -94,6 +95,9 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
   if (data_offset > d.info.data_size || from.size() > d.info.data_size - data_offset)
     throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
                                   from.size(), data_offset, d.name, d.info.data_size));
+  // hugetlbfs cannot be written with pwrite: the memcpy below needs every page mapped first (a
+  // page the pool cannot give would be SIGBUS there, and is a named error from populate).
+  if (!d.populated && d.backing.kind == backing_kind::hugetlbfs) detail::populate(d);
   const bool first = !d.touched;
   d.touched = true;
   if (!d.populated && first) {
@@ -148,30 +152,28 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
 void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {
   const bool first = !d.touched;
   d.touched = true;
-  if (d.populated) {
-    // hugetlbfs (populated at create): pread into the mapping; the first fill hashes each
-    // piece while it is in cache, so publish need not read the data again.
-    for (auto& job : jobs) {
-      job.out_offset += d.info.data_offset;
-      job.out = d.map.data() + job.out_offset;
-      job.out_fd = -1;
-    }
-    if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads, &d.opts.on_fill);
-    else {
-      d.digests.clear();
-      parallel_pread(jobs, threads, &d.opts.on_fill);
-    }
-    return;
-  }
-  // An unpopulated (tmpfs) draft: write its file. Its pages come from the file's shared policy
+  // A tmpfs draft is written through its file: its pages come from the file's shared policy
   // (mbind on the mapping), as populate's would; record_pages reads their nodes at publish.
+  // hugetlbfs cannot be written with write(2): pread into the mapping. Its pages do not exist
+  // before the first fill: each pread's copy faults its 2 MiB page in, which the kernel zeroes
+  // and the copy overwrites while it is still in cache (populating first, then copying, crosses
+  // memory once more). A page the pool cannot give fails that pread with EFAULT (a copy in the
+  // kernel gets no SIGBUS); populate then maps what no job wrote and records the pages.
+  const bool into_memory = d.populated || d.backing.kind == backing_kind::hugetlbfs;
+  const bool faults_pages_in = into_memory && !d.populated;
   for (auto& job : jobs) {
     job.out_offset += d.info.data_offset;
-    job.out_fd = d.fd.get();
-    job.out_file = &d.temp_path;
+    if (into_memory) {
+      job.out = d.map.data() + job.out_offset;
+      job.out_fd = -1;
+    } else {
+      job.out_fd = d.fd.get();
+      job.out_file = &d.temp_path;
+    }
   }
   try {
-    // The first write of the draft checksums while it copies; later ones make publish read back.
+    // The first fill checksums each piece while it is in cache, so publish need not read the
+    // data again; later ones make publish read it back.
     if (first) d.digests = copy_and_digest(jobs, d.info.data_offset, d.info.data_size, threads, &d.opts.on_fill);
     else {
       d.digests.clear();
@@ -179,8 +181,14 @@ void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned 
     }
   } catch (const no_space_error& e) {
     throw_no_space(d, e.what());
+  } catch (const os_error& e) {
+    if (!faults_pages_in || e.err() != EFAULT) throw;
+    throw_page_shortage(d, e.err(), fmt::format("fill {} ({}): {}", d.temp_path.string(),
+                                                format_bytes(d.info.file_size), e.what()));
   }
-  for (const auto& job : jobs) d.written.emplace_back(job.out_offset, job.out_offset + job.len);
+  if (faults_pages_in) populate(d);
+  if (!into_memory)
+    for (const auto& job : jobs) d.written.emplace_back(job.out_offset, job.out_offset + job.len);
 }
 
 namespace {
@@ -258,6 +266,7 @@ segment draft::publish() && {
   impl& d = *impl_;
   detail::test_pause_point("before_publish");
   if (!d.replicas.empty()) copy_to_replicas(d);
+  if (!d.populated && d.backing.kind == backing_kind::hugetlbfs) detail::populate(d);  // --zeros
   if (d.populated) {
     if (!d.touched) d.info.checksum = zeros_checksum(d.info.data_size);  // --zeros: populate zeroed
     else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);
@@ -271,9 +280,10 @@ segment draft::publish() && {
     else if (!d.digests.empty()) d.info.checksum = combine_digests(d.digests);
     else d.info.checksum = segment_checksum({d.map.data() + d.info.data_offset, d.info.data_size}, d.opts.threads);
     // move_pages (node of each page) and ShmemPmdMapped (THP) only see mapped pages: map them,
-    // which allocates nothing any more. With one memory node and base pages, nothing to ask.
+    // which allocates nothing any more but zeroes what fallocate left unzeroed (a huge= tmpfs's
+    // folios), hence the threads. With one memory node and base pages, nothing to ask.
     const bool map = d.backing.kind == backing_kind::thp || sysfs::memory_nodes().size() > 1;
-    if (const int err = map ? detail::populate_read(d.map.bytes()) : 0)
+    if (const int err = map ? detail::populate_read(d.map.bytes(), d.backing.page_size, d.report.where, d.opts.threads) : 0)
       throw_os_error(err, fmt::format("populate {} for reading", d.temp_path.string()));
     detail::record_pages(d, map);
   }

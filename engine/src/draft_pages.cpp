@@ -30,18 +30,8 @@ void detail::populate(draft::impl& d) {
   const std::uint64_t file_size = d.info.file_size;
   detail::test_pause_point("before_populate");
   const auto start = clock::now();
-  if (const int err = detail::populate_write(d.map.bytes(), b.page_size, d.report.where, d.opts.threads)) {
-    const std::string what = fmt::format("populate {} ({})", d.temp_path.string(), format_bytes(file_size));
-    if (b.kind == backing_kind::hugetlbfs) {
-      const auto why = detail::hugepage_shortage(b, file_size / b.page_size, d.report.where);
-      throw hugepage_pool_error(err, fmt::format("{}: {}", what, why.empty() ? "huge-page pool exhausted" : why));
-    }
-    if (err == EFAULT || err == ENOSPC || err == ENOMEM) {
-      // A full tmpfs makes MADV_POPULATE_WRITE fail with EFAULT: report it as what it is.
-      throw_no_space(d, what);
-    }
-    throw_os_error(err, what);
-  }
+  if (const int err = detail::populate_write(d.map.bytes(), b.page_size, d.report.where, d.opts.threads))
+    throw_page_shortage(d, err, fmt::format("populate {} ({})", d.temp_path.string(), format_bytes(file_size)));
   d.report.populate_seconds += std::chrono::duration<double>(clock::now() - start).count();
   d.populated = true;
   detail::test_pause_point("after_populate");
@@ -76,6 +66,17 @@ void detail::record_pages(draft::impl& d, bool mapped) {
     d.report.warnings.push_back(fmt::format("{} is a huge= tmpfs but the kernel mapped no huge pages "
                                             "(ShmemPmdMapped 0): check shmem_enabled and free memory",
                                             b.dir.string()));
+}
+
+void detail::throw_page_shortage(const draft::impl& d, int err, const std::string& what) {
+  const backing_info& b = d.backing;
+  if (b.kind == backing_kind::hugetlbfs) {
+    const auto why = detail::hugepage_shortage(b, d.info.file_size / b.page_size, d.report.where);
+    throw hugepage_pool_error(err, fmt::format("{}: {}", what, why.empty() ? "huge-page pool exhausted" : why));
+  }
+  // A full tmpfs makes MADV_POPULATE_WRITE fail with EFAULT: report it as what it is.
+  if (err == EFAULT || err == ENOSPC || err == ENOMEM) throw_no_space(d, what);
+  throw_os_error(err, what);
 }
 
 void detail::throw_no_space(const draft::impl& d, const std::string& what) {

@@ -96,9 +96,12 @@ struct draft::impl {
   segment_info info;  // planned offsets; completed by publish()
   create_report report;
   bool published = false;
-  /// Every page is allocated and mapped (hugetlbfs, replicated drafts, or bytes() was asked
-  /// for). A tmpfs draft starts unpopulated: the fill writes its file through fd, recording
-  /// the file ranges in written, and publish allocates the rest.
+  /// Every page is allocated and mapped (replicated drafts from create; hugetlbfs after its
+  /// first fill from files, or when bytes(), write() or publish needs the pages; any draft whose
+  /// bytes() was asked for). A tmpfs draft starts unpopulated: the fill writes its file through
+  /// fd, recording the file ranges in written, and publish allocates the rest. A hugetlbfs draft
+  /// starts unpopulated too (its pages reserved at mmap): its first fill from files preads into
+  /// the mapping, each copy faulting its huge page in, and then populates the rest.
   bool populated = false;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> written;  // [begin, end) file offsets
   /// Checksum chunk digests computed while the fill copied: valid while that fill is the only
@@ -126,9 +129,15 @@ void record_pages(draft::impl& d, bool mapped);
 /// @throws no_space_error naming the store directory
 void allocate_rest(draft::impl& d);
 /// Runs jobs whose out_offset is an offset in d's data region (out and out_fd are set here):
-/// pread into the mapping of a populated draft, copy_file_range into the file of another.
-/// @throws as parallel_pread; no_space_error naming the store directory
+/// pread into the mapping of a populated or hugetlbfs draft (then populated), copy_file_range
+/// into the file of another.
+/// @throws as parallel_pread; no_space_error naming the store directory; hugepage_pool_error
+///         when a copy cannot fault in a hugetlbfs page
 void fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads);
+/// Names a failure (errno err) to get d's pages, from populate or from a copy that faulted them
+/// in: hugepage_pool_error "<what>: <why the pool is short>" on hugetlbfs, no_space_error on a
+/// full tmpfs (EFAULT, ENOSPC, ENOMEM), else os_error.
+[[noreturn]] void throw_page_shortage(const draft::impl& d, int err, const std::string& what);
 /// @throws no_space_error "<what>: no space left in <store dir> (<free> free of <needed> needed)"
 [[noreturn]] void throw_no_space(const draft::impl& d, const std::string& what);
 /// Opens, maps and validates a published segment file; companion_dir is where the store keeps

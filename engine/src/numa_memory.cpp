@@ -85,8 +85,12 @@ std::vector<int> cpus_for(const placement& where) {
   return cpus.empty() ? allowed : cpus;
 }
 
-int populate_write(std::span<std::byte> range, std::uint64_t page_size, const placement& where,
-                   unsigned threads) {
+namespace {
+
+// Gives range the advice a (a populate) in threads pinned to the CPUs of where's nodes: the
+// kernel zeroes each page in the thread that faults it.
+int populate_in_threads(std::span<const std::byte> range, std::uint64_t page_size, const placement& where,
+                        unsigned threads, sys::advice a) {
   if (range.empty()) return 0;
   const auto cpus = cpus_for(where);
   if (threads == 0) threads = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(cpus.size(), 16)));
@@ -100,7 +104,7 @@ int populate_write(std::span<std::byte> range, std::uint64_t page_size, const pl
     const std::uint64_t end = t + 1 == threads ? range.size() : std::min<std::uint64_t>(begin + per, range.size());
     if (begin >= end) return;
     if (threads > 1) pin_to(cpus);
-    errors[t] = sys::advise(range.subspan(begin, end - begin), sys::advice::populate_write);
+    errors[t] = sys::advise(range.subspan(begin, end - begin), a);
   };
   if (threads == 1) {
     work(0);
@@ -113,8 +117,20 @@ int populate_write(std::span<std::byte> range, std::uint64_t page_size, const pl
   return 0;
 }
 
+}  // namespace
+
+int populate_write(std::span<std::byte> range, std::uint64_t page_size, const placement& where,
+                   unsigned threads) {
+  return populate_in_threads(range, page_size, where, threads, sys::advice::populate_write);
+}
+
 int populate_read(std::span<const std::byte> range) {
   return sys::advise(range, sys::advice::populate_read);
+}
+
+int populate_read(std::span<const std::byte> range, std::uint64_t page_size, const placement& where,
+                  unsigned threads) {
+  return populate_in_threads(range, page_size, where, threads, sys::advice::populate_read);
 }
 
 std::vector<node_pages> node_histogram(std::span<const std::byte> range, std::uint64_t page_size) {

@@ -32,6 +32,11 @@ void apply_policy(std::span<std::byte> range, const placement& where);
 /// Prefaults range for reading (MADV_POPULATE_READ). Returns errno or 0.
 [[nodiscard]] int populate_read(std::span<const std::byte> range);
 
+/// The same split over threads as populate_write: for pages a read fault still has to zero (a
+/// huge= tmpfs's fallocated folios), so the zeroing runs on every thread.
+[[nodiscard]] int populate_read(std::span<const std::byte> range, std::uint64_t page_size,
+                                const placement& where, unsigned threads);
+
 /// Pages of range per node (move_pages, one query per page of page_size); missing pages skipped.
 [[nodiscard]] std::vector<node_pages> node_histogram(std::span<const std::byte> range,
                                                      std::uint64_t page_size);

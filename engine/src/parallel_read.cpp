@@ -161,6 +161,9 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
   // memory once each way, as with cp's in-kernel copy), and whole 2 MiB file pieces: tmpfs
   // zero-fills the part of a new (huge or large) folio that a write leaves out.
   constexpr std::uint64_t step = 2 * MiB;
+  // Into memory there is no file piece to keep whole: smaller pieces, so the hash reads what
+  // pread just wrote from the core's own cache (a 2 MiB piece overflows a 1–2 MiB L2).
+  constexpr std::uint64_t memory_step = 256 * KiB;
   std::vector<const read_job*> order;
   for (const auto& j : jobs)
     if (j.len > 0) order.push_back(&j);  // an empty tensor would share its offset with the next
@@ -187,8 +190,9 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
         const std::uint64_t from = std::max(begin, job.out_offset);
         const std::uint64_t to = std::min(end, job.out_offset + job.len);
         if (from > at) hasher.update_zeros(from - at);
+        const std::uint64_t piece = job.out_fd < 0 ? memory_step : step;
         for (std::uint64_t p = from, len = 0; p < to; p += len) {
-          len = std::min(to, (p / step + 1) * step) - p;  // up to the next multiple of step
+          len = std::min(to, (p / piece + 1) * piece) - p;  // up to the next multiple of piece
           const std::uint64_t in = p - job.out_offset;  // from the job's start
           // Into memory (out) when there is no file to write, else through the buffer.
           std::byte* to_memory = job.out_fd < 0 ? job.out + in : nullptr;

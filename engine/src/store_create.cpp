@@ -63,10 +63,12 @@ std::string describe(const backing_info& b) {
   return fmt::format("{} {} ({})", format_page_size(b.page_size), to_string(b.kind), b.dir.string());
 }
 
-// Makes the temp file on b, maps and places it, and populates it, except on tmpfs: there the fill
+// Makes the temp file on b, maps and places it; populates it only for replicas. On tmpfs the fill
 // writes the file through its descriptor (no zero-fill, no fault per page) and publish allocates
 // what it left out (detail::allocate_rest); the mapping's shared policy places those pages too.
-// Throws the named errors.
+// On hugetlbfs mmap has reserved every page; they are faulted in by the first fill from files
+// (each pread's copy, see fill_from_files), or populated when bytes(), write() or publish needs
+// them. Throws the named errors.
 void create_on(const store::impl& s, draft::impl& d, const backing_info& b) {
   detail::ensure_private_dir(b.dir);
   const sys::unique_fd dir = detail::open_private_dir(b.dir);
@@ -102,7 +104,7 @@ void create_on(const store::impl& s, draft::impl& d, const backing_info& b) {
   d.report.file_size = file_size;
   d.report.path = d.final_path;
   d.report.page_size = b.page_size;  // what the backing gives; record_pages reads what it gave
-  if (b.kind != backing_kind::hugetlbfs && d.opts.replicate_on.empty()) return;
+  if (d.opts.replicate_on.empty()) return;
   detail::populate(d);
 }
 

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "backings.hpp"
 #include "onecopy/engine/checksum.hpp"
@@ -122,6 +124,42 @@ TYPED_TEST(LifecycleTest, DataStartsOnAPageAndTheHeaderEndsTheFile) {
   if constexpr (TypeParam::kind == backing_kind::thp) {
     // The whole array is one huge page (v1's header before the data split it over two).
     EXPECT_GE(smaps_field(reader.bytes().data(), "ShmemPmdMapped"), 2 * MiB);
+  }
+}
+
+// A fill from a file that covers part of the data, off page boundaries. On hugetlbfs the draft's
+// pages are not populated before it: its preads fault them in, then populate maps the rest.
+// Either way the bytes no fill wrote are zeros, the checksum taken while copying is the data's,
+// and every page of the file is mapped and recorded.
+TYPED_TEST(LifecycleTest, AFillFromAFileLeavesZerosAroundItAndRecordsEveryPage) {
+  test::temp_dir files;
+  const auto source = files.path() / "source.bin";
+  std::vector<std::byte> written(8 * MiB + 4 * KiB + 24);
+  fill_pattern(written, 5, 0);
+  std::ofstream(source, std::ios::binary)
+      .write(reinterpret_cast<const char*>(written.data()), static_cast<std::streamsize>(written.size()));
+  store s = this->make_store();
+  draft d = s.create("filled", layout::bytes(segment_bytes));
+  const std::uint64_t at = 3 * MiB + 512;
+  d.read_from_file(source, 0, at, written.size());
+  segment seg = std::move(d).publish();
+
+  const auto data = seg.bytes();
+  const auto zero = [](std::byte b) { return b == std::byte{0}; };
+  EXPECT_TRUE(std::ranges::all_of(data.first(at), zero));
+  EXPECT_TRUE(std::ranges::equal(data.subspan(at, written.size()), written));
+  EXPECT_TRUE(std::ranges::all_of(data.subspan(at + written.size()), zero));
+  EXPECT_EQ(seg.info().checksum, segment_checksum(data));
+  EXPECT_TRUE(seg.verify());
+  std::uint64_t recorded = 0;
+  for (const auto& n : seg.info().histogram) recorded += n.pages;
+  const std::uint64_t page = seg.info().page_size;
+  EXPECT_EQ(recorded, (seg.info().file_size + page - 1) / page);
+  if constexpr (TypeParam::kind == backing_kind::hugetlbfs) {
+    EXPECT_EQ(seg.info().huge_bytes, seg.info().file_size);
+    // The creator's own mapping holds every page of the file, the header's included.
+    const void* addr = data.data();
+    EXPECT_EQ(smaps_field(addr, "Private_Hugetlb") + smaps_field(addr, "Shared_Hugetlb"), seg.info().file_size);
   }
 }
 

@@ -75,6 +75,26 @@ TEST_F(LoadTest, EveryNpyDtypeOrderAndVersionRoundTrips) {
   EXPECT_EQ(versions, (std::set<std::string>{"1.0", "2.0", "3.0"}));
 }
 
+// On hugetlbfs nothing populates a draft before its fill: the load's preads fault its pages
+// in, byte-swapping and leaving zeros between tensors as they go, and Fortran-order arrays are
+// then written through the mapping. Every dtype, order and version still round-trips.
+TEST_F(LoadTest, NpyAndSafetensorsRoundTripOnHugetlbfs) {
+  test::scoped_hugepages pool{2 * MiB, 8};
+  test::scoped_mount huge("hugetlbfs", "pagesize=2M");
+  if (!huge.ok()) GTEST_SKIP() << huge.why();
+  if (test::free_hugepages(2 * MiB) < 4) GTEST_SKIP() << "could not reserve 4 free 2 MiB huge pages";
+  store s = store::at(huge.path() / "store");
+  for (const std::string set : {"npy", "dtypes"}) {
+    const auto dir = files_.path() / set;
+    ASSERT_NO_FATAL_FAILURE(test::make_tensor_files(set, dir));
+    const auto expected = test::read_manifest(dir);
+    auto r = load_into(s, set, {set == "npy" ? dir / "npy" : dir / "all.safetensors"});
+    EXPECT_EQ(r.segment.info().backing, backing_kind::hugetlbfs) << set;
+    ASSERT_NO_FATAL_FAILURE(test::expect_segment_holds(r.segment, expected));
+    EXPECT_TRUE(r.segment.verify()) << set;
+  }
+}
+
 TEST_F(LoadTest, SeveralNpyFilesMakeOneBundleInArgumentOrder) {
   const auto dir = files_.path();
   ASSERT_NO_FATAL_FAILURE(test::make_tensor_files("npy", dir));
