@@ -91,41 +91,26 @@ void draft::read_from_file(const std::filesystem::path& file, std::uint64_t file
 }
 
 void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
-  impl& d = *impl_;
-  if (data_offset > d.info.data_size || from.size() > d.info.data_size - data_offset)
-    throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
-                                  from.size(), data_offset, d.name, d.info.data_size));
-  // hugetlbfs cannot be written with pwrite: the memcpy below needs every page mapped first (a
-  // page the pool cannot give would be SIGBUS there, and is a named error from populate).
-  if (!d.populated && d.backing.kind == backing_kind::hugetlbfs) detail::populate(d);
-  const bool first = !d.touched;
-  d.touched = true;
-  if (!d.populated && first) {
-    // The first write of a tmpfs draft: checksummed while it is written.
-    detail::read_job job{-1, &d.temp_path, 0, nullptr, from.size(), 0};
-    job.out_fd = d.fd.get();
-    job.out_file = &d.temp_path;
-    job.out_offset = d.info.data_offset + data_offset;
-    job.in = from.data();
-    try {
-      d.digests = detail::copy_and_digest({&job, 1}, d.info.data_offset, d.info.data_size, d.opts.threads);
-    } catch (const no_space_error& e) {
-      detail::throw_no_space(d, e.what());
-    }
-    d.written.emplace_back(job.out_offset, job.out_offset + from.size());
-    return;
-  }
-  d.digests.clear();
-  constexpr std::uint64_t piece = detail::read_piece;
-  const std::uint64_t pieces = (from.size() + piece - 1) / piece;
+  const piece p{data_offset, from};
+  write(std::span<const piece>(&p, 1));
+}
+
+namespace {
+
+// A later write (the first one's checksum no longer holds): copies one piece in parallel
+// read_piece-sized parts, into the mapping of a populated draft, else with pwrite into its file.
+void write_unhashed(draft::impl& d, const draft::piece& p) {
+  constexpr std::uint64_t part = detail::read_piece;
+  const std::span<const std::byte> from = p.bytes;
+  const std::uint64_t parts = (from.size() + part - 1) / part;
   unsigned threads = d.opts.threads ? d.opts.threads : std::max(1u, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::clamp<std::uint64_t>(pieces, 1, threads));
-  const std::uint64_t base = d.info.data_offset + data_offset;
+  threads = static_cast<unsigned>(std::clamp<std::uint64_t>(parts, 1, threads));
+  const std::uint64_t base = d.info.data_offset + p.data_offset;
   std::atomic<std::uint64_t> next{0};
   std::atomic<int> error{0};
   auto work = [&] {
-    for (std::uint64_t i = next++; i < pieces && error == 0; i = next++) {
-      const std::uint64_t at = i * piece, len = std::min<std::uint64_t>(piece, from.size() - at);
+    for (std::uint64_t i = next++; i < parts && error == 0; i = next++) {
+      const std::uint64_t at = i * part, len = std::min<std::uint64_t>(part, from.size() - at);
       if (d.populated) {
         std::memcpy(d.map.data() + base + at, from.data() + at, len);
         continue;
@@ -147,6 +132,56 @@ void draft::write(std::uint64_t data_offset, std::span<const std::byte> from) {
   if (error == ENOSPC) detail::throw_no_space(d, what);
   if (error != 0) throw_os_error(error, what);
   if (!d.populated) d.written.emplace_back(base, base + from.size());
+}
+
+}  // namespace
+
+void draft::write(std::span<const piece> pieces) {
+  impl& d = *impl_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // [begin, end) in the data region
+  for (const auto& p : pieces) {
+    if (p.data_offset > d.info.data_size || p.bytes.size() > d.info.data_size - p.data_offset)
+      throw usage_error(fmt::format("write: {} bytes at data offset {} exceed draft '{}''s {} bytes",
+                                    p.bytes.size(), p.data_offset, d.name, d.info.data_size));
+    if (!p.bytes.empty()) ranges.emplace_back(p.data_offset, p.data_offset + p.bytes.size());
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first < ranges[i - 1].second)
+      throw usage_error(fmt::format("write: the pieces at data offsets {} and {} of draft '{}' overlap",
+                                    ranges[i - 1].first, ranges[i].first, d.name));
+  // hugetlbfs cannot be written with pwrite: the memcpy below needs every page mapped first (a
+  // page the pool cannot give would be SIGBUS there, and is a named error from populate).
+  if (!d.populated && d.backing.kind == backing_kind::hugetlbfs) detail::populate(d);
+  const bool first = !d.touched;
+  d.touched = true;
+  if (!first) {
+    d.digests.clear();
+    for (const auto& p : pieces) write_unhashed(d, p);
+    return;
+  }
+  // The first write: checksummed while it is copied, into the draft's file (tmpfs) or mapping.
+  std::vector<detail::read_job> jobs;
+  for (const auto& p : pieces) {
+    if (p.bytes.empty()) continue;
+    detail::read_job job{-1, &d.temp_path, 0, nullptr, p.bytes.size(), 0};
+    job.in = p.bytes.data();
+    job.out_offset = d.info.data_offset + p.data_offset;
+    if (d.populated) {
+      job.out = d.map.data() + job.out_offset;
+    } else {
+      job.out_fd = d.fd.get();
+      job.out_file = &d.temp_path;
+    }
+    jobs.push_back(job);
+  }
+  try {
+    d.digests = detail::copy_and_digest(jobs, d.info.data_offset, d.info.data_size, d.opts.threads);
+  } catch (const no_space_error& e) {
+    detail::throw_no_space(d, e.what());
+  }
+  if (!d.populated)
+    for (const auto& job : jobs) d.written.emplace_back(job.out_offset, job.out_offset + job.len);
 }
 
 void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -197,7 +198,9 @@ std::vector<std::uint64_t> copy_and_digest(std::span<const read_job> jobs, std::
           // Into memory (out) when there is no file to write, else through the buffer.
           std::byte* to_memory = job.out_fd < 0 ? job.out + in : nullptr;
           const std::byte* bytes = job.in ? job.in + in : to_memory ? to_memory : buffer.data();
-          if (!job.in) {
+          if (job.in && to_memory) {
+            std::memcpy(to_memory, job.in + in, static_cast<std::size_t>(len));
+          } else if (!job.in) {
             std::byte* into = to_memory ? to_memory : buffer.data();
             const std::size_t got = sys::pread_full(job.fd, into, len, job.file_offset + in, *job.file);
             if (got != len) throw_short(job, in, got);

@@ -163,6 +163,56 @@ TYPED_TEST(LifecycleTest, AFillFromAFileLeavesZerosAroundItAndRecordsEveryPage) 
   }
 }
 
+TYPED_TEST(LifecycleTest, PiecesWrittenInOneCallAreCheckedAsTheyLand) {
+  // A bundle's tensors from memory, as Python's put writes them: out of order, with gaps (zeros)
+  // between them, one of them crossing a 16 MiB checksum chunk.
+  std::vector<std::byte> a(5 * MiB + 40), b(12 * MiB + 8), c(100);
+  fill_pattern(a, 1, 0);
+  fill_pattern(b, 2, 0);
+  fill_pattern(c, 3, 0);
+  const std::vector<draft::piece> pieces = {{9 * MiB, b}, {64, a}, {segment_bytes - c.size(), c}};
+  store s = this->make_store();
+  draft d = s.create("pieces", layout::bytes(segment_bytes));
+  d.write(pieces);
+  segment seg = std::move(d).publish();
+
+  const auto data = seg.bytes();
+  std::vector<std::byte> expected(segment_bytes);
+  for (const auto& p : pieces) std::ranges::copy(p.bytes, expected.begin() + static_cast<std::ptrdiff_t>(p.data_offset));
+  EXPECT_TRUE(std::ranges::equal(data, expected));
+  EXPECT_EQ(seg.info().checksum, segment_checksum(data));
+  EXPECT_TRUE(seg.verify());
+
+  // A second write makes publish checksum the region again: still the data's checksum.
+  draft twice = s.create("twice", layout::bytes(segment_bytes));
+  twice.write(pieces);
+  twice.write(0, c);
+  std::ranges::copy(c, expected.begin());
+  segment seg2 = std::move(twice).publish();
+  EXPECT_TRUE(std::ranges::equal(seg2.bytes(), expected));
+  EXPECT_EQ(seg2.info().checksum, segment_checksum(expected));
+}
+
+TYPED_TEST(LifecycleTest, OverlappingOrOversizedPiecesAreUsageErrors) {
+  std::vector<std::byte> bytes(2 * MiB);
+  store s = this->make_store();
+  draft d = s.create("bad-pieces", layout::bytes(segment_bytes));
+  const std::vector<draft::piece> overlap = {{4 * MiB, bytes}, {5 * MiB, bytes}};
+  try {
+    d.write(overlap);
+    ADD_FAILURE() << "overlapping pieces were written";
+  } catch (const usage_error& e) {
+    EXPECT_NE(std::string(e.what()).find("data offsets 4194304 and 5242880 of draft 'bad-pieces' overlap"),
+              std::string::npos) << e.what();
+  }
+  const std::vector<draft::piece> beyond = {{segment_bytes - MiB, bytes}};
+  EXPECT_THROW(d.write(beyond), usage_error);
+  // Nothing was written: the draft still publishes its zeros.
+  segment seg = std::move(d).publish();
+  EXPECT_TRUE(std::ranges::all_of(seg.bytes(), [](std::byte x) { return x == std::byte{0}; }));
+  EXPECT_TRUE(seg.verify());
+}
+
 TYPED_TEST(LifecycleTest, PublishedFileIsReadOnlyForEveryone) {
   store s = this->make_store();
   segment seg = this->put(s, "sealed", 3);

@@ -62,6 +62,17 @@ class draft {
   /// with pwrite (its pages are never zero-filled first), into the mapping otherwise.
   /// @throws usage_error when the bytes do not fit; no_space_error naming the store directory
   void write(std::uint64_t data_offset, std::span<const std::byte> from);
+  /// Bytes for write(std::span<const piece>): where in the data region, and what.
+  struct piece {
+    std::uint64_t data_offset = 0;
+    std::span<const std::byte> bytes;
+  };
+  /// Copies every piece as write() does. The first write of a draft checksums what it copies,
+  /// while it is in cache; a later one leaves publish to read the whole region back. So a
+  /// bundle's tensors written in one call are read once, not twice.
+  /// @throws usage_error when a piece does not fit or two overlap (naming their offsets);
+  ///         no_space_error naming the store directory
+  void write(std::span<const piece> pieces);
   [[nodiscard]] const create_report& report() const noexcept;
   /// The files this draft has made and not published yet (its temp file): what a process that
   /// is being terminated abruptly removes (async-signal-safe unlink) so nothing is left behind.
