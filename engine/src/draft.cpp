@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "chunk_hasher.hpp"
 #include "file_lock.hpp"
 #include "header_io.hpp"
 #include "internals.hpp"
@@ -286,12 +287,23 @@ void copy_to_replicas(draft::impl& d) {
 }
 
 // The checksum of size zero bytes, without reading them: a --zeros segment's pages are only
-// allocated (fallocate), and reading them back would cost as much again.
+// allocated (fallocate), and reading them back would cost as much again. One chunk's digest
+// serves every whole chunk; the hasher feeds zeros from a small static block (a chunk-sized
+// zeroed buffer cost 4 ms of page faults and memset on a 90 ms put of 1 GiB).
 std::uint64_t zeros_checksum(std::uint64_t size) {
-  const std::vector<std::byte> zeros(static_cast<std::size_t>(std::min(size, checksum_chunk_size)));
   const std::uint64_t whole = size / checksum_chunk_size, tail = size % checksum_chunk_size;
-  std::vector<std::uint64_t> digests(static_cast<std::size_t>(whole), whole ? chunk_digest(zeros) : 0);
-  if (tail) digests.push_back(chunk_digest({zeros.data(), static_cast<std::size_t>(tail)}));
+  detail::chunk_hasher hasher;
+  std::uint64_t whole_digest = 0;
+  if (whole > 0) {
+    hasher.update_zeros(checksum_chunk_size);
+    whole_digest = hasher.digest();
+  }
+  std::vector<std::uint64_t> digests(static_cast<std::size_t>(whole), whole_digest);
+  if (tail) {
+    hasher.reset();
+    hasher.update_zeros(tail);
+    digests.push_back(hasher.digest());
+  }
   return combine_digests(digests);
 }
 
