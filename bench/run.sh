@@ -167,6 +167,9 @@ else
     fi
     added=$(grow_pool "$kb" "$pages")
     undo+=("shrink_pool $kb $added")
+    if [ "$added" -eq 0 ]; then
+      note "$label phase skipped: the pool could not grow by one page (memory too fragmented?)"; continue
+    fi
     if [ "$added" -lt "$pages" ]; then
       note "$label: the pool grew by $added of $pages pages (memory too fragmented?); cases that need more are skipped"
     fi
