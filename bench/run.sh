@@ -47,7 +47,7 @@ fi
 [ -x "$bin/first_attach" ] || { echo "run.sh: $bin/first_attach is missing: build first (make bench)" >&2; exit 2; }
 [ -x "$bin/attach_bench" ] || { echo "run.sh: $bin/attach_bench is missing: build first (make bench)" >&2; exit 2; }
 mkdir -p "$raw"
-rm -f "$raw"/*.json "$raw"/*.jsonl "$raw"/*.txt
+rm -f "$raw"/*.json "$raw"/*.jsonl "$raw"/*.txt "$raw"/first_attach.md
 started=$(date +%s)
 
 # ---- cleanup: undo exactly what this script did, in reverse order ------------------------
