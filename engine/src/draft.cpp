@@ -154,35 +154,21 @@ void draft::write(std::span<const piece> pieces) {
   // hugetlbfs cannot be written with pwrite: the memcpy below needs every page mapped first (a
   // page the pool cannot give would be SIGBUS there, and is a named error from populate).
   if (!d.populated && d.backing.kind == backing_kind::hugetlbfs) detail::populate(d);
-  const bool first = !d.touched;
-  d.touched = true;
-  if (!first) {
+  if (d.touched) {
     d.digests.clear();
     for (const auto& p : pieces) write_unhashed(d, p);
     return;
   }
-  // The first write: checksummed while it is copied, into the draft's file (tmpfs) or mapping.
+  // The first write: a first fill from memory, checksummed while it is copied.
   std::vector<detail::read_job> jobs;
   for (const auto& p : pieces) {
     if (p.bytes.empty()) continue;
     detail::read_job job{-1, &d.temp_path, 0, nullptr, p.bytes.size(), 0};
     job.in = p.bytes.data();
-    job.out_offset = d.info.data_offset + p.data_offset;
-    if (d.populated) {
-      job.out = d.map.data() + job.out_offset;
-    } else {
-      job.out_fd = d.fd.get();
-      job.out_file = &d.temp_path;
-    }
+    job.out_offset = p.data_offset;
     jobs.push_back(job);
   }
-  try {
-    d.digests = detail::copy_and_digest(jobs, d.info.data_offset, d.info.data_size, d.opts.threads);
-  } catch (const no_space_error& e) {
-    detail::throw_no_space(d, e.what());
-  }
-  if (!d.populated)
-    for (const auto& job : jobs) d.written.emplace_back(job.out_offset, job.out_offset + job.len);
+  detail::fill_from_files(d, jobs, d.opts.threads);
 }
 
 void detail::fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads) {

@@ -130,7 +130,8 @@ void record_pages(draft::impl& d, bool mapped);
 void allocate_rest(draft::impl& d);
 /// Runs jobs whose out_offset is an offset in d's data region (out and out_fd are set here):
 /// pread into the mapping of a populated or hugetlbfs draft (then populated), copy_file_range
-/// into the file of another.
+/// into the file of another. Jobs from memory (read_job::in) are for d's first fill only, and
+/// on hugetlbfs only once d is populated (draft::write sees to both).
 /// @throws as parallel_pread; no_space_error naming the store directory; hugepage_pool_error
 ///         when a copy cannot fault in a hugetlbfs page
 void fill_from_files(draft::impl& d, std::span<read_job> jobs, unsigned threads);
